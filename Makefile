@@ -1,0 +1,78 @@
+# `make run` and `make test` set everything up from nothing: a Python 3.10
+# virtualenv with pinned dependencies, the project's spaCy pipeline and a
+# trained model (retrained only when data, config or spaCy patterns change).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+RASA        := $(VENV)/bin/rasa
+INSTALLED   := $(VENV)/.installed
+SPACY_MODEL := build/spacy_en_physio
+SPACY_STAMP := $(SPACY_MODEL)/source.sha256
+MODEL       := models/faq.tar.gz
+TRAINING    := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
+               bot/nlp/guard.py $(SPACY_STAMP)
+
+export PYTHONPATH := $(CURDIR)
+export TF_CPP_MIN_LOG_LEVEL := 2
+export RASA_TELEMETRY_ENABLED := false
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.PHONY: help setup run shell test lint validate unit conversations evaluate train clean
+
+help:
+	@echo "make run    set up, train if needed, serve Rasa (:5005) and actions (:5055)"
+	@echo "make test   set up, train if needed, run every check and test"
+	@echo "make shell  chat with the assistant in this terminal"
+
+$(INSTALLED): requirements.txt scripts/find_python.sh
+	@python=$$(scripts/find_python.sh) || exit 1; \
+	if ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then \
+		echo "Creating $(VENV) with $$python"; rm -rf $(VENV); "$$python" -m venv $(VENV) || exit 1; \
+	fi
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==24.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(SPACY_STAMP): $(INSTALLED) bot/nlp/builder.py bot/nlp/terms.py bot/nlp/terms.yml
+	$(PY) -m bot.nlp.builder --output $(SPACY_MODEL)
+	touch $@
+
+setup: $(INSTALLED) $(SPACY_STAMP)
+
+$(MODEL): $(INSTALLED) $(TRAINING)
+	$(RASA) train --fixed-model-name faq --out models
+	touch $@
+
+train: $(MODEL)
+
+run: setup $(MODEL)
+	$(PY) -m bot serve
+
+shell: setup $(MODEL)
+	@$(RASA) run actions --actions actions --port 5055 >/dev/null 2>&1 & pid=$$!; \
+	trap "kill $$pid" EXIT; \
+	ACTION_ENDPOINT_URL=http://localhost:5055/webhook TRACKER_DB=var/conversations.db \
+	$(RASA) shell --model $(MODEL) --endpoints endpoints.yml
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/black --check --quiet .
+
+validate: setup
+	$(RASA) data validate --fail-on-warnings
+
+unit: setup $(MODEL)
+	$(PY) -m pytest
+
+conversations: setup $(MODEL)
+	$(RASA) test core --model $(MODEL) --stories tests --fail-on-prediction-errors --out results/conversations
+
+evaluate: setup $(MODEL)
+	$(PY) -m bot evaluate tests/nlu/holdout.yml --model $(MODEL) --min-accuracy 0.93
+
+test: lint validate unit conversations evaluate
+
+clean:
+	rm -rf build models results .rasa var

@@ -1,0 +1,81 @@
+"""Actions around the FAQ answers: the disclaimer and "can it help my ...?"."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.nlp.terms import Term, find_term
+
+
+class ActionGiveDisclaimer(Action):
+    """Say the one-line medical disclaimer once per conversation."""
+
+    def name(self) -> Text:
+        return "action_give_disclaimer"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Dict[Text, Any],
+    ) -> List[Dict[Text, Any]]:
+        if tracker.get_slot("disclaimer_given"):
+            return []
+        dispatcher.utter_message(response="utter_disclaimer")
+        return [SlotSet("disclaimer_given", True)]
+
+
+def mentioned_terms(tracker: Tracker) -> List[Term]:
+    """Terms named in the latest message, conditions before body parts."""
+    entities = tracker.latest_message.get("entities") or []
+    found: List[Term] = []
+    for label in ("condition", "body_part"):
+        for entity in entities:
+            if entity.get("entity") != label:
+                continue
+            term = find_term(str(entity.get("value", "")))
+            if term and term not in found:
+                found.append(term)
+    return found
+
+
+class ActionAnswerConditions(Action):
+    """Tell whether the article lists the body part or condition the user named."""
+
+    def name(self) -> Text:
+        return "action_answer_conditions"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Dict[Text, Any],
+    ) -> List[Dict[Text, Any]]:
+        terms = mentioned_terms(tracker)
+        if not terms:
+            dispatcher.utter_message(response="utter_faq_conditions_treated")
+            return []
+        term: Term = next((t for t in terms if t.listed), terms[0])
+        if term.listed:
+            dispatcher.utter_message(
+                response="utter_condition_listed",
+                term=term.name,
+                listed_as=term.listed_as,
+            )
+        else:
+            dispatcher.utter_message(response="utter_condition_not_listed", term=term.name)
+        return slot_events(terms)
+
+
+def slot_events(terms: List[Term]) -> List[Dict[Text, Any]]:
+    """Canonical names in the slots, so a later booking can reuse them."""
+    events = []
+    for label in ("condition", "body_part"):
+        term: Optional[Term] = next((t for t in terms if t.label == label), None)
+        if term:
+            events.append(SlotSet(label, term.name))
+    return events

@@ -1,0 +1,27 @@
+"""Human-readable titles of the topics the assistant can suggest."""
+
+TOPIC_TITLES = {
+    "faq_what_is_dry_needling": "What is dry needling?",
+    "faq_what_is_trigger_point": "What's a trigger point?",
+    "faq_myofascial_pain_syndrome": "Myofascial pain syndrome",
+    "faq_vs_acupuncture": "Dry needling vs acupuncture",
+    "faq_how_it_works": "How does it work?",
+    "faq_twitch_response": "The twitch response",
+    "faq_needle_duration": "How long are needles in?",
+    "faq_does_it_hurt": "Does it hurt?",
+    "faq_side_effects": "Side effects",
+    "faq_aftercare": "Aftercare",
+    "faq_benefits": "What to expect after",
+    "faq_conditions_treated": "What does it treat?",
+    "faq_evidence": "The evidence",
+    "faq_long_term": "Long-term results",
+    "faq_is_it_for_me": "Is it right for me?",
+    "faq_needle_fear": "Scared of needles",
+    "faq_referred_pain": "Referred pain",
+    "faq_who_provides": "Who does the needling?",
+    "faq_free_assessment": "The free initial assessment",
+    "personal_advice": "A question about my situation",
+    "book_appointment": "Book a free assessment",
+    "human_handoff": "Talk to the clinic",
+    "help": "What can you answer?",
+}

@@ -1,0 +1,45 @@
+"""Command line: ``python -m bot <command>``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bot import PROJECT_ROOT
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("serve", help="run the Rasa and action servers")
+
+    evaluate = commands.add_parser("evaluate", help="score the held-out NLU set")
+    evaluate.add_argument(
+        "holdout", type=Path, nargs="?", default=PROJECT_ROOT / "tests/nlu/holdout.yml"
+    )
+    evaluate.add_argument(
+        "--model", type=Path, default=PROJECT_ROOT / "models" / "faq.tar.gz"
+    )
+    evaluate.add_argument("--min-accuracy", type=float, default=0.93)
+    evaluate.add_argument(
+        "--report", type=Path, default=PROJECT_ROOT / "results" / "holdout.json"
+    )
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        from bot.serve import serve
+
+        return serve()
+    if args.command == "evaluate":
+        from bot.evaluate import evaluate as run_evaluation
+
+        return run_evaluation(
+            args.holdout, args.model, args.min_accuracy, report_path=args.report
+        )
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The project's own spaCy pipeline and the NLU guard component."""

@@ -1,0 +1,85 @@
+"""Start the action server and the Rasa server together, stop both together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bot import PROJECT_ROOT
+from bot.settings import Settings, load_settings
+
+
+def rasa_bin() -> str:
+    return str(Path(sys.executable).with_name("rasa"))
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(settings.rasa_environment())
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p
+    )
+    return env
+
+
+def action_server_command(settings: Settings) -> list[str]:
+    return [
+        rasa_bin(), "run", "actions", "--actions", "actions",
+        "--port", str(settings.action_port),
+    ]  # fmt: skip
+
+
+def rasa_server_command(settings: Settings) -> list[str]:
+    return [
+        rasa_bin(), "run",
+        "--model", str(settings.model_path),
+        "--port", str(settings.rasa_port),
+        "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
+        "--credentials", str(PROJECT_ROOT / "credentials.yml"),
+    ]  # fmt: skip
+
+
+def serve(settings: Settings | None = None) -> int:
+    """Run both servers until one exits or we are interrupted."""
+    settings = settings or load_settings()
+    if not settings.model_path.exists():
+        print(f"No trained model at {settings.model_path}; run `make run`.")
+        return 1
+    settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
+    env = environment(settings)
+    processes = [
+        subprocess.Popen(action_server_command(settings), cwd=PROJECT_ROOT, env=env),
+        subprocess.Popen(rasa_server_command(settings), cwd=PROJECT_ROOT, env=env),
+    ]
+    print(
+        f"Rasa: http://localhost:{settings.rasa_port}/webhooks/rest/webhook  "
+        f"actions: http://localhost:{settings.action_port}/webhook",
+        flush=True,
+    )
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.terminate()
+        for p in processes:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return 0 if stopping else 1

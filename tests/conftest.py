@@ -1,0 +1,74 @@
+"""Shared fixtures: trackers for action tests, the built spaCy pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot import PROJECT_ROOT
+
+
+def user_event(text: str, intent: str, entities: list[dict] | None = None) -> dict:
+    return {
+        "event": "user",
+        "text": text,
+        "parse_data": {
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.9},
+            "entities": entities or [],
+        },
+    }
+
+
+def make_tracker(
+    text: str = "hello",
+    intent: str = "greet",
+    *,
+    entities: list[dict] | None = None,
+    ranking: list[tuple[str, float]] | None = None,
+    slots: dict[str, Any] | None = None,
+    history: list[dict] | None = None,
+    sender_id: str = "test-user",
+) -> Tracker:
+    """A Tracker whose latest message is ``text`` parsed as ``intent``."""
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": entities or [],
+        "intent_ranking": [{"name": n, "confidence": c} for n, c in ranking or []],
+    }
+    events = [*(history or []), {**user_event(text, intent, entities)}]
+    events[-1]["parse_data"] = latest
+    return Tracker(
+        sender_id=sender_id,
+        slots=slots or {},
+        latest_message=latest,
+        events=events,
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+@pytest.fixture
+def dispatcher() -> CollectingDispatcher:
+    return CollectingDispatcher()
+
+
+@pytest.fixture(scope="session")
+def domain() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf8"))
+
+
+@pytest.fixture(scope="session")
+def spacy_model_dir() -> Path:
+    path = PROJECT_ROOT / "build" / "spacy_en_physio"
+    if not (path / "meta.json").exists():
+        pytest.fail("spaCy pipeline not built; run `make setup`")
+    return path

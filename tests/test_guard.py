@@ -1,0 +1,116 @@
+"""The NLU guard: red flags always win, other languages are recognised."""
+
+from __future__ import annotations
+
+import pytest
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlp.guard import (
+    SafetyLanguageGuard,
+    english_share,
+    is_red_flag,
+    load_red_flags,
+    non_latin_share,
+)
+
+RED_FLAGS = load_red_flags()
+VOCABULARY = frozenset(
+    "the a is it my i does do what how pain needle hurt and of to".split()
+)
+
+
+@pytest.fixture
+def guard() -> SafetyLanguageGuard:
+    config = SafetyLanguageGuard.get_default_config()
+    return SafetyLanguageGuard(config, RED_FLAGS, VOCABULARY)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have chest pain and my arm is numb",
+        "tightness in my chest",
+        "i cant breathe properly",
+        "can’t breath",
+        "I think dad is having a stroke",
+        "her face is drooping",
+        "slurred speech all of a sudden",
+        "back pain and I've lost control of my bladder",
+        "numbness in my groin since this morning",
+        "I want to kill myself",
+        "thinking about suicide",
+        "I don't want to live anymore",
+        "i've been self harming",
+    ],
+)
+def test_red_flags_are_recognised(text):
+    assert is_red_flag(text, RED_FLAGS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "does dry needling hurt",
+        "my back is killing me",
+        "what are the side effects",
+        "can it help my breathing muscles feel less tight",
+        "i hurt my shoulder at the gym",
+    ],
+)
+def test_ordinary_questions_are_not_red_flags(text):
+    assert not is_red_flag(text, RED_FLAGS)
+
+
+def test_script_and_vocabulary_measures():
+    assert non_latin_share("干针会痛吗") == 1.0
+    assert non_latin_share("does it hurt?") == 0.0
+    assert non_latin_share("1234 !!") == 0.0
+    assert english_share("does it hurt", VOCABULARY) == 1.0
+    assert english_share("duele la punción", VOCABULARY) == 0.0
+    assert english_share("hurt?", VOCABULARY) is None
+
+
+def test_red_flag_beats_the_classifier(guard):
+    assert guard.classify("chest pain right now", ["faq_side_effects"]) == "emergency"
+
+
+def test_non_latin_script_is_another_language(guard):
+    assert guard.classify("Αυτό πονάει;", ["greet"]) == "non_english"
+
+
+def test_unsure_latin_text_with_foreign_signal_is_another_language(guard):
+    ranking = ["nlu_fallback", "non_english", "greet"]
+    assert guard.classify("punción seca duele mucho", ranking) == "non_english"
+
+
+def test_gibberish_without_foreign_signal_stays_a_fallback(guard):
+    ranking = ["nlu_fallback", "greet", "help"]
+    assert guard.classify("asdf qwer zxcv", ranking) is None
+
+
+def test_confident_english_prediction_is_kept(guard):
+    assert guard.classify("does it hurt", ["faq_does_it_hurt"]) is None
+
+
+def test_process_rewrites_intent_and_ranking(guard):
+    message = Message(
+        data={
+            "text": "can't breathe",
+            "intent": {"name": "faq_side_effects", "confidence": 0.8},
+            "intent_ranking": [
+                {"name": "faq_side_effects", "confidence": 0.8},
+                {"name": "emergency", "confidence": 0.1},
+            ],
+        }
+    )
+    [processed] = guard.process([message])
+    assert processed.get("intent") == {"name": "emergency", "confidence": 1.0}
+    names = [r["name"] for r in processed.get("intent_ranking")]
+    assert names == ["emergency", "faq_side_effects"]
+
+
+def test_process_leaves_ordinary_messages_alone(guard):
+    intent = {"name": "faq_does_it_hurt", "confidence": 0.9}
+    message = Message(data={"text": "does it hurt", "intent": intent})
+    [processed] = guard.process([message])
+    assert processed.get("intent") == intent

@@ -1,0 +1,120 @@
+"""The spaCy pipeline builder and the terms file behind its entity ruler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import spacy
+
+from bot.nlp import builder
+from bot.nlp.terms import find_term, load_terms
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return builder.build_pipeline()
+
+
+def ents(nlp, text: str) -> list[tuple[str, str, str]]:
+    return [(e.text, e.label_, e.ent_id_) for e in nlp(text).ents]
+
+
+def test_pipeline_is_blank_english_with_lemmas_and_ruler(nlp):
+    assert nlp.lang == "en"
+    assert nlp.pipe_names == ["lemmatizer", "entity_ruler"]
+    assert [t.lemma_ for t in nlp("needling shoulders hurts")] == [
+        "needle",
+        "shoulder",
+        "hurt",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("can it help my sciatica", ("sciatica", "condition", "sciatica")),
+        ("got sciatia down my leg", ("sciatia", "condition", "sciatica")),
+        ("My SHOULDERS are stiff", ("SHOULDERS", "body_part", "shoulder")),
+        ("sore lowerback", ("lowerback", "body_part", "lower_back")),
+        ("tennis elbow again", ("tennis elbow", "condition", "tennis_elbow")),
+        ("golfers elbow", ("golfers elbow", "condition", "golfers_elbow")),
+        ("golfer's elbow", ("golfer's elbow", "condition", "golfers_elbow")),
+        ("pain in my piriformis", ("piriformis", "body_part", "glutes")),
+        ("i sprained ankle", ("sprained", "condition", "sprain")),
+    ],
+)
+def test_ruler_finds_canonical_terms(nlp, text, expected):
+    assert expected in ents(nlp, text)
+
+
+def test_longest_match_wins(nlp):
+    assert ents(nlp, "my tennis elbow") == [("tennis elbow", "condition", "tennis_elbow")]
+    assert ents(nlp, "sore lower back") == [("lower back", "body_part", "lower_back")]
+
+
+def test_no_entities_in_plain_questions(nlp):
+    assert ents(nlp, "does dry needling hurt") == []
+
+
+def test_build_writes_a_loadable_pipeline_and_skips_when_current(tmp_path: Path):
+    out = tmp_path / "pipeline"
+    assert builder.build(out) is True
+    assert builder.build(out) is False
+    loaded = spacy.load(out)
+    assert [e.label_ for e in loaded("my hip and my sciatica").ents] == [
+        "body_part",
+        "condition",
+    ]
+    words = (out / builder.ENGLISH_WORDS_FILE).read_text().split()
+    assert len(words) == builder.ENGLISH_VOCABULARY_SIZE
+    assert {"the", "pain", "needle", "shoulder"} <= set(words)
+
+
+def test_build_reruns_when_the_terms_change(tmp_path: Path):
+    terms = tmp_path / "terms.yml"
+    terms.write_text(
+        "terms:\n  - {id: knee, label: body_part, name: knee, listed_as: knee pain}\n"
+    )
+    out = tmp_path / "pipeline"
+    assert builder.build(out, terms) is True
+    terms.write_text(terms.read_text().replace("knee pain", "knees"))
+    assert builder.build(out, terms) is True
+
+
+def test_terms_reject_a_spelling_shared_by_two_terms(tmp_path: Path):
+    terms = tmp_path / "terms.yml"
+    terms.write_text(
+        "terms:\n"
+        "  - {id: a, label: body_part, name: calf, listed_as: null}\n"
+        "  - {id: b, label: body_part, name: shin, spellings: [calf], listed_as: null}\n"
+    )
+    with pytest.raises(ValueError, match="calf"):
+        load_terms(terms)
+
+
+def test_terms_reject_unknown_labels(tmp_path: Path):
+    terms = tmp_path / "terms.yml"
+    terms.write_text("terms:\n  - {id: a, label: organ, name: liver}\n")
+    with pytest.raises(ValueError, match="unknown label"):
+        load_terms(terms)
+
+
+def test_every_term_the_article_lists_has_wording():
+    listed = {t.id for t in load_terms() if t.listed}
+    assert {
+        "neck",
+        "lower_back",
+        "shoulder",
+        "headache",
+        "hip",
+        "glutes",
+        "tennis_elbow",
+        "golfers_elbow",
+        "sciatica",
+        "arthritis",
+        "knee",
+        "sprain",
+    } <= listed
+    assert find_term("plantar fasciitis").listed is False
+    assert find_term("  Golfer’s   Elbow ").id == "golfers_elbow"
