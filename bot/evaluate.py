@@ -18,6 +18,7 @@ import yaml
 
 from bot import PROJECT_ROOT
 
+FALLBACK = "nlu_fallback"
 EXAMPLE = re.compile(r"^\s*-\s+(.*)$")
 
 
@@ -102,7 +103,8 @@ def score(
     )
 
 
-async def predict(model_path: Path, texts: list[str]) -> list[tuple[str, float]]:
+async def predict(model_path: Path, texts: list[str]) -> list[dict]:
+    """Predicted intent plus the classifier's own best guess behind a fallback."""
     from rasa.core.agent import Agent
 
     agent = Agent.load(str(model_path))
@@ -110,8 +112,45 @@ async def predict(model_path: Path, texts: list[str]) -> list[tuple[str, float]]
     for text in texts:
         parsed = await agent.parse_message(text)
         intent = parsed.get("intent") or {}
-        results.append((intent.get("name") or "", float(intent.get("confidence") or 0)))
+        ranking = [
+            r for r in parsed.get("intent_ranking") or [] if r["name"] != FALLBACK
+        ]
+        best = ranking[0] if ranking else intent
+        second = ranking[1]["confidence"] if len(ranking) > 1 else 0.0
+        results.append(
+            {
+                "intent": intent.get("name") or "",
+                "confidence": float(intent.get("confidence") or 0),
+                "best": best.get("name") or "",
+                "best_confidence": float(best.get("confidence") or 0),
+                "margin": float(best.get("confidence") or 0) - float(second),
+            }
+        )
     return results
+
+
+def threshold_table(gold: list[str], predictions: list[dict]) -> list[dict]:
+    """Accuracy and fallback rate had FallbackClassifier used other thresholds."""
+    rows = []
+    for threshold in (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        hits = falls = 0
+        for g, p in zip(gold, predictions):
+            if p["intent"] != p["best"] and p["intent"] != FALLBACK:
+                predicted = p["intent"]
+            elif p["best_confidence"] < threshold:
+                predicted = FALLBACK
+            else:
+                predicted = p["best"]
+            falls += predicted == FALLBACK
+            hits += predicted == g
+        rows.append(
+            {
+                "threshold": threshold,
+                "accuracy": hits / len(gold),
+                "fallback_rate": falls / len(gold),
+            }
+        )
+    return rows
 
 
 def print_report(report: Report) -> None:
@@ -128,7 +167,7 @@ def print_report(report: Report) -> None:
     print("\nMisclassified")
     for e in report.errors:
         print(f"  [{e['true']} -> {e['predicted']} {e['confidence']}] {e['text']}")
-    print(f"\nHeld-out accuracy: {report.accuracy:.4f}")
+    print(f"\nHeld-out accuracy: {report.accuracy:.4f} ({len(report.errors)} misses)")
 
 
 def evaluate(
@@ -146,17 +185,26 @@ def evaluate(
             print(f"  {text}")
         return 2
     texts = [t for t, _ in examples]
+    gold = [i for _, i in examples]
     predictions = asyncio.run(predict(model_path, texts))
     report = score(
-        [i for _, i in examples],
-        [p for p, _ in predictions],
+        gold,
+        [p["intent"] for p in predictions],
         texts,
-        [c for _, c in predictions],
+        [p["confidence"] for p in predictions],
     )
     print_report(report)
+    thresholds = threshold_table(gold, predictions)
+    print("\nFallback threshold sweep (same model, ambiguity check left out)")
+    for row in thresholds:
+        print(
+            f"  threshold {row['threshold']:.1f}: accuracy {row['accuracy']:.4f}, "
+            f"fallback {row['fallback_rate']:.3f}"
+        )
     if report_path:
         report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(json.dumps(report.as_dict(), indent=2))
+        data = {**report.as_dict(), "threshold_sweep": thresholds}
+        report_path.write_text(json.dumps(data, indent=2))
     if report.accuracy < min_accuracy:
         print(f"FAIL: accuracy {report.accuracy:.4f} is below {min_accuracy}")
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -35,13 +36,15 @@ def action_server_command(settings: Settings) -> list[str]:
     ]  # fmt: skip
 
 
-def rasa_server_command(settings: Settings) -> list[str]:
+def rasa_server_command(settings: Settings, api_token: str) -> list[str]:
+    """The HTTP API (/model/parse, /conversations) always needs the token."""
     return [
         rasa_bin(), "run",
         "--model", str(settings.model_path),
         "--port", str(settings.rasa_port),
         "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
         "--credentials", str(PROJECT_ROOT / "credentials.yml"),
+        "--enable-api", "--auth-token", api_token,
     ]  # fmt: skip
 
 
@@ -53,15 +56,24 @@ def serve(settings: Settings | None = None) -> int:
         return 1
     settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
     env = environment(settings)
+    api_token = settings.api_token or secrets.token_urlsafe(24)
     processes = [
         subprocess.Popen(action_server_command(settings), cwd=PROJECT_ROOT, env=env),
-        subprocess.Popen(rasa_server_command(settings), cwd=PROJECT_ROOT, env=env),
+        subprocess.Popen(
+            rasa_server_command(settings, api_token), cwd=PROJECT_ROOT, env=env
+        ),
     ]
     print(
         f"Rasa: http://localhost:{settings.rasa_port}/webhooks/rest/webhook  "
         f"actions: http://localhost:{settings.action_port}/webhook",
         flush=True,
     )
+    if not settings.api_token:
+        print(
+            "RASA_API_TOKEN is not set; the HTTP API uses a one-off token for "
+            f"this run: {api_token}",
+            flush=True,
+        )
     stopping = False
 
     def stop(*_):

@@ -19,6 +19,7 @@ class Settings:
     model_path: Path
     tracker_db: Path
     action_endpoint_url: str
+    api_token: str | None
 
     def rasa_environment(self) -> dict[str, str]:
         """Variables that ``endpoints.yml`` interpolates."""
@@ -51,4 +52,5 @@ def load_settings() -> Settings:
         action_endpoint_url=os.environ.get(
             "ACTION_ENDPOINT_URL", f"http://localhost:{action_port}/webhook"
         ),
+        api_token=os.environ.get("RASA_API_TOKEN") or None,
     )

@@ -41,7 +41,7 @@ def test_pipeline_is_blank_english_with_lemmas_and_ruler(nlp):
         ("golfers elbow", ("golfers elbow", "condition", "golfers_elbow")),
         ("golfer's elbow", ("golfer's elbow", "condition", "golfers_elbow")),
         ("pain in my piriformis", ("piriformis", "body_part", "glutes")),
-        ("i sprained ankle", ("sprained", "condition", "sprain")),
+        ("i sprained ankle", ("sprained ankle", "condition", "sprain")),
     ],
 )
 def test_ruler_finds_canonical_terms(nlp, text, expected):

@@ -1,0 +1,112 @@
+"""The intent contract, the training and held-out data, and the responses."""
+
+from __future__ import annotations
+
+from collections import Counter
+import pytest
+import yaml
+
+from bot import PROJECT_ROOT
+from bot.evaluate import leaked, read_examples
+
+FAQ_INTENTS = [
+    "faq_what_is_dry_needling",
+    "faq_what_is_trigger_point",
+    "faq_myofascial_pain_syndrome",
+    "faq_vs_acupuncture",
+    "faq_how_it_works",
+    "faq_twitch_response",
+    "faq_needle_duration",
+    "faq_does_it_hurt",
+    "faq_side_effects",
+    "faq_aftercare",
+    "faq_benefits",
+    "faq_conditions_treated",
+    "faq_evidence",
+    "faq_long_term",
+    "faq_is_it_for_me",
+    "faq_needle_fear",
+    "faq_referred_pain",
+    "faq_who_provides",
+    "faq_free_assessment",
+]
+OTHER_INTENTS = [
+    "personal_advice",
+    "emergency",
+    "greet",
+    "goodbye",
+    "thank",
+    "affirm",
+    "deny",
+    "bot_challenge",
+    "help",
+    "book_appointment",
+    "human_handoff",
+    "out_of_scope",
+]
+HOLDOUT = PROJECT_ROOT / "tests" / "nlu" / "holdout.yml"
+TRAINING_DIR = PROJECT_ROOT / "data" / "nlu"
+
+
+@pytest.fixture(scope="module")
+def training() -> Counter:
+    return Counter(
+        intent
+        for path in TRAINING_DIR.rglob("*.yml")
+        for _, intent in read_examples(path)
+    )
+
+
+def test_domain_has_every_contract_intent(domain):
+    assert set(FAQ_INTENTS + OTHER_INTENTS) <= set(domain["intents"])
+
+
+def test_every_intent_has_twenty_training_examples(domain, training):
+    for intent in domain["intents"]:
+        assert training[intent] >= 20, intent
+
+
+def test_holdout_covers_every_intent_with_six_examples(domain):
+    counts = Counter(intent for _, intent in read_examples(HOLDOUT))
+    for intent in domain["intents"]:
+        assert counts[intent] >= 6, intent
+
+
+def test_holdout_is_not_in_training_data():
+    assert leaked(read_examples(HOLDOUT), TRAINING_DIR) == []
+
+
+def test_every_data_file_declares_version_3_1():
+    files = [PROJECT_ROOT / "domain.yml", *(PROJECT_ROOT / "data").rglob("*.yml")]
+    files += list((PROJECT_ROOT / "tests").glob("test_*.yml"))
+    for path in files:
+        assert path.read_text(encoding="utf8").startswith('version: "3.1"'), path
+
+
+@pytest.mark.parametrize("intent", [i for i in FAQ_INTENTS])
+def test_faq_answer_is_chat_sized_with_quick_replies(domain, intent):
+    [response] = domain["responses"][f"utter_{intent}"]
+    limit = 800 if intent == "faq_evidence" else 520
+    assert len(response["text"]) <= limit
+    buttons = response["buttons"]
+    assert 1 <= len(buttons) <= 3
+    for button in buttons:
+        assert button["payload"].lstrip("/") in domain["intents"]
+        assert button["payload"].lstrip("/") != intent
+
+
+def test_emergency_reply_gives_the_numbers_and_nothing_else(domain):
+    [response] = domain["responses"]["utter_emergency"]
+    assert "000" in response["text"] and "13 11 14" in response["text"]
+    assert "buttons" not in response
+
+
+def test_config_follows_the_project_rules():
+    config = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text())
+    assert config["recipe"] == "default.v1"
+    assert config["assistant_id"]
+    names = [c["name"] for c in config["pipeline"]]
+    assert names[:3] == ["SpacyNLP", "SpacyTokenizer", "SpacyEntityExtractor"]
+    assert config["pipeline"][0]["model"] == "build/spacy_en_physio"
+    assert "FallbackClassifier" in names and config["policies"]
+
