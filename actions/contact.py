@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -13,15 +13,15 @@ from bot.clinic import load_clinic
 class ActionShareClinicContact(Action):
     """Give booking or contact details from the clinic's settings file."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_share_clinic_contact"
 
     async def run(
         self,
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
-        domain: Dict[Text, Any],
-    ) -> List[Dict[Text, Any]]:
+        domain: dict[str, Any],
+    ) -> list[dict[str, Any]]:
         clinic = load_clinic()
         details = {
             "clinic_name": clinic.name,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -21,7 +21,7 @@ def previous_user_intent(tracker: Tracker) -> str | None:
     return ((user_events[-2].get("parse_data") or {}).get("intent") or {}).get("name")
 
 
-def suggestions(tracker: Tracker) -> List[Dict[Text, Text]]:
+def suggestions(tracker: Tracker) -> list[dict[str, str]]:
     """Buttons for the likeliest topics of the message that was not understood."""
     ranking = tracker.latest_message.get("intent_ranking") or []
     buttons = []
@@ -38,15 +38,15 @@ def suggestions(tracker: Tracker) -> List[Dict[Text, Text]]:
 class ActionHandleFallback(Action):
     """First miss: "did you mean" buttons. A second miss in a row: other routes."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_handle_fallback"
 
     async def run(
         self,
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
-        domain: Dict[Text, Any],
-    ) -> List[Dict[Text, Any]]:
+        domain: dict[str, Any],
+    ) -> list[dict[str, Any]]:
         if previous_user_intent(tracker) == FALLBACK_INTENT:
             dispatcher.utter_message(response="utter_fallback_options")
         else:

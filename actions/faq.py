@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -14,25 +14,25 @@ from bot.nlp.terms import Term, find_term
 class ActionGiveDisclaimer(Action):
     """Say the one-line medical disclaimer once per conversation."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_give_disclaimer"
 
     async def run(
         self,
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
-        domain: Dict[Text, Any],
-    ) -> List[Dict[Text, Any]]:
+        domain: dict[str, Any],
+    ) -> list[dict[str, Any]]:
         if tracker.get_slot("disclaimer_given"):
             return []
         dispatcher.utter_message(response="utter_disclaimer")
         return [SlotSet("disclaimer_given", True)]
 
 
-def mentioned_terms(tracker: Tracker) -> List[Term]:
+def mentioned_terms(tracker: Tracker) -> list[Term]:
     """Terms named in the latest message, conditions before body parts."""
     entities = tracker.latest_message.get("entities") or []
-    found: List[Term] = []
+    found: list[Term] = []
     for label in ("condition", "body_part"):
         for entity in entities:
             if entity.get("entity") != label:
@@ -46,15 +46,15 @@ def mentioned_terms(tracker: Tracker) -> List[Term]:
 class ActionAnswerConditions(Action):
     """Tell whether the article lists the body part or condition the user named."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_answer_conditions"
 
     async def run(
         self,
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
-        domain: Dict[Text, Any],
-    ) -> List[Dict[Text, Any]]:
+        domain: dict[str, Any],
+    ) -> list[dict[str, Any]]:
         terms = mentioned_terms(tracker)
         if not terms:
             dispatcher.utter_message(response="utter_faq_conditions_treated")
@@ -67,15 +67,17 @@ class ActionAnswerConditions(Action):
                 listed_as=term.listed_as,
             )
         else:
-            dispatcher.utter_message(response="utter_condition_not_listed", term=term.name)
+            dispatcher.utter_message(
+                response="utter_condition_not_listed", term=term.name
+            )
         return slot_events(terms)
 
 
-def slot_events(terms: List[Term]) -> List[Dict[Text, Any]]:
+def slot_events(terms: list[Term]) -> list[dict[str, Any]]:
     """Canonical names in the slots, so a later booking can reuse them."""
     events = []
     for label in ("condition", "body_part"):
-        term: Optional[Term] = next((t for t in terms if t.label == label), None)
+        term: Term | None = next((t for t in terms if t.label == label), None)
         if term:
             events.append(SlotSet(label, term.name))
     return events

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -13,7 +13,9 @@ import yaml
 from bot import PROJECT_ROOT
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DAY_NAMES = dict(zip(DAYS, ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")))
+DAY_NAMES = dict(
+    zip(DAYS, ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), strict=False)
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def settings_path() -> Path:
     return Path(os.environ.get("CLINIC_SETTINGS", PROJECT_ROOT / "clinic.yml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_clinic(path: Path | None = None) -> Clinic:
     data = yaml.safe_load(Path(path or settings_path()).read_text(encoding="utf8"))
     return Clinic(

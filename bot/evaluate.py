@@ -76,9 +76,21 @@ def score(
     labels = sorted(set(gold))
     per_intent = {}
     for label in labels:
-        tp = sum(1 for g, p in zip(gold, predicted) if g == label and p == label)
-        fp = sum(1 for g, p in zip(gold, predicted) if g != label and p == label)
-        fn = sum(1 for g, p in zip(gold, predicted) if g == label and p != label)
+        tp = sum(
+            1
+            for g, p in zip(gold, predicted, strict=False)
+            if g == label and p == label
+        )
+        fp = sum(
+            1
+            for g, p in zip(gold, predicted, strict=False)
+            if g != label and p == label
+        )
+        fn = sum(
+            1
+            for g, p in zip(gold, predicted, strict=False)
+            if g == label and p != label
+        )
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0
@@ -88,13 +100,13 @@ def score(
             "f1": f1,
             "support": tp + fn,
         }
-    pairs = Counter((g, p) for g, p in zip(gold, predicted) if g != p)
+    pairs = Counter((g, p) for g, p in zip(gold, predicted, strict=False) if g != p)
     errors = [
         {"text": t, "true": g, "predicted": p, "confidence": round(c, 3)}
-        for t, g, p, c in zip(texts, gold, predicted, confidences)
+        for t, g, p, c in zip(texts, gold, predicted, confidences, strict=False)
         if g != p
     ]
-    correct = sum(1 for g, p in zip(gold, predicted) if g == p)
+    correct = sum(1 for g, p in zip(gold, predicted, strict=False) if g == p)
     return Report(
         accuracy=correct / len(gold) if gold else 0.0,
         per_intent=per_intent,
@@ -134,7 +146,7 @@ def threshold_table(gold: list[str], predictions: list[dict]) -> list[dict]:
     rows = []
     for threshold in (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
         hits = falls = 0
-        for g, p in zip(gold, predictions):
+        for g, p in zip(gold, predictions, strict=False):
             if p["intent"] != p["best"] and p["intent"] != FALLBACK:
                 predicted = p["intent"]
             elif p["best_confidence"] < threshold:

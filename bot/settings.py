@@ -45,7 +45,9 @@ def load_settings() -> Settings:
     return Settings(
         rasa_port=_port("RASA_PORT", 5005),
         action_port=action_port,
-        model_path=Path(os.environ.get("MODEL_PATH", PROJECT_ROOT / "models" / "faq.tar.gz")),
+        model_path=Path(
+            os.environ.get("MODEL_PATH", PROJECT_ROOT / "models" / "faq.tar.gz")
+        ),
         tracker_db=Path(
             os.environ.get("TRACKER_DB", PROJECT_ROOT / "var" / "conversations.db")
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+
 import pytest
 import yaml
 
@@ -109,4 +110,3 @@ def test_config_follows_the_project_rules():
     assert names[:3] == ["SpacyNLP", "SpacyTokenizer", "SpacyEntityExtractor"]
     assert config["pipeline"][0]["model"] == "build/spacy_en_physio"
     assert "FallbackClassifier" in names and config["policies"]
-

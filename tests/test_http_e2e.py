@@ -69,7 +69,9 @@ class Servers:
 
     def _ready(self) -> bool:
         try:
-            status = requests.get(f"{self.url}/status", params={"token": TOKEN}, timeout=2)
+            status = requests.get(
+                f"{self.url}/status", params={"token": TOKEN}, timeout=2
+            )
             health = requests.get(
                 f"http://127.0.0.1:{self.action_port}/health", timeout=2
             )

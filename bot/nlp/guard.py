@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 import yaml
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -29,7 +29,7 @@ FALLBACK = "nlu_fallback"
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
-def load_red_flags(path: Path = RED_FLAGS_FILE) -> List[re.Pattern]:
+def load_red_flags(path: Path = RED_FLAGS_FILE) -> list[re.Pattern]:
     data = yaml.safe_load(Path(path).read_text(encoding="utf8"))
     return [
         re.compile(pattern, re.IGNORECASE)
@@ -38,7 +38,7 @@ def load_red_flags(path: Path = RED_FLAGS_FILE) -> List[re.Pattern]:
     ]
 
 
-def is_red_flag(text: str, patterns: List[re.Pattern]) -> bool:
+def is_red_flag(text: str, patterns: list[re.Pattern]) -> bool:
     text = text.replace("’", "'")
     return any(pattern.search(text) for pattern in patterns)
 
@@ -54,7 +54,7 @@ def non_latin_share(text: str) -> float:
     return foreign / len(letters)
 
 
-def english_share(text: str, vocabulary: frozenset) -> Optional[float]:
+def english_share(text: str, vocabulary: frozenset) -> float | None:
     """Share of words that are English words; None for too few words to tell."""
     words = [w.lower() for w in WORD.findall(text.replace("’", "'"))]
     if len(words) < 3:
@@ -69,7 +69,7 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
     """Overrides the predicted intent for red flags and non-English text."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {
             "red_flags": str(RED_FLAGS_FILE),
             "english_words": "build/spacy_en_physio/english_words.txt",
@@ -79,8 +79,8 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
 
     def __init__(
         self,
-        config: Dict[Text, Any],
-        red_flags: List[re.Pattern],
+        config: dict[str, Any],
+        red_flags: list[re.Pattern],
         vocabulary: frozenset,
     ) -> None:
         self.config = config
@@ -90,16 +90,16 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "SafetyLanguageGuard":
+    ) -> SafetyLanguageGuard:
         words_file = Path(config["english_words"])
         vocabulary = frozenset(words_file.read_text(encoding="utf8").split())
         return cls(config, load_red_flags(Path(config["red_flags"])), vocabulary)
 
-    def classify(self, text: str, ranking: List[str]) -> Optional[str]:
+    def classify(self, text: str, ranking: list[str]) -> str | None:
         """The intent to force for this text, or None to keep the prediction.
 
         ``ranking`` is the classifier's intent names, best first. A Latin-script
@@ -119,7 +119,7 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
                 return NON_ENGLISH
         return None
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             intent = message.get(INTENT) or {}
             names = [r.get("name") for r in message.get(INTENT_RANKING_KEY) or []]

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Optional
 
 import yaml
 
@@ -24,7 +23,7 @@ class Term:
     id: str
     label: str
     name: str
-    listed_as: Optional[str]
+    listed_as: str | None
     phrases: tuple[str, ...]
 
     @property
@@ -46,7 +45,7 @@ def _variants(phrase: str) -> list[str]:
     return variants
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_terms(path: Path = TERMS_FILE) -> tuple[Term, ...]:
     data = yaml.safe_load(Path(path).read_text(encoding="utf8"))
     terms = []
@@ -77,11 +76,11 @@ def load_terms(path: Path = TERMS_FILE) -> tuple[Term, ...]:
     return tuple(terms)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _index(path: Path) -> dict[str, Term]:
     return {phrase: term for term in load_terms(path) for phrase in term.phrases}
 
 
-def find_term(text: str, path: Path = TERMS_FILE) -> Optional[Term]:
+def find_term(text: str, path: Path = TERMS_FILE) -> Term | None:
     """The term an extracted entity value refers to, or None."""
     return _index(path).get(_normalise(text))
