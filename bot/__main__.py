@@ -27,7 +27,26 @@ def main(argv: list[str] | None = None) -> int:
         "--report", type=Path, default=PROJECT_ROOT / "results" / "holdout.json"
     )
 
+    from bot import staff
+
+    staff.add_parser(commands)
+
+    outbox = commands.add_parser("outbox", help="retry queued clinic notifications")
+    outbox.add_argument("action", choices=["deliver"])
+
     args = parser.parse_args(argv)
+    if args.command == "bookings":
+        return staff.run(args)
+    if args.command == "outbox":
+        from bot.clinic import load_clinic
+        from bot.notify.outbox import default_senders, deliver_due
+        from bot.settings import load_settings
+
+        counts = deliver_due(
+            staff.store(), default_senders(load_settings(), load_clinic())
+        )
+        print(f"sent {counts['sent']}, still queued {counts['failed']}")
+        return 0
     if args.command == "serve":
         from bot.serve import serve
 

@@ -13,6 +13,17 @@ from bot import PROJECT_ROOT
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    starttls: bool
+    sender: str
+    timeout: float
+
+
+@dataclass(frozen=True)
 class Settings:
     rasa_port: int
     action_port: int
@@ -20,6 +31,14 @@ class Settings:
     tracker_db: Path
     action_endpoint_url: str
     api_token: str | None
+    database_url: str
+    smtp: SmtpSettings
+    webhook_url: str | None
+    webhook_secret: str | None
+
+    def notification_targets(self) -> tuple[str, ...]:
+        """Where booking requests go: email always, the webhook when configured."""
+        return ("email", "webhook") if self.webhook_url else ("email",)
 
     def rasa_environment(self) -> dict[str, str]:
         """Variables that ``endpoints.yml`` interpolates."""
@@ -55,4 +74,18 @@ def load_settings() -> Settings:
             "ACTION_ENDPOINT_URL", f"http://localhost:{action_port}/webhook"
         ),
         api_token=os.environ.get("RASA_API_TOKEN") or None,
+        database_url=os.environ.get(
+            "DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'clinic.db'}"
+        ),
+        smtp=SmtpSettings(
+            host=os.environ.get("SMTP_HOST", "localhost"),
+            port=_port("SMTP_PORT", 25),
+            username=os.environ.get("SMTP_USERNAME") or None,
+            password=os.environ.get("SMTP_PASSWORD") or None,
+            starttls=os.environ.get("SMTP_STARTTLS", "false").lower() == "true",
+            sender=os.environ.get("MAIL_FROM", "assistant@clinic.example"),
+            timeout=float(os.environ.get("SMTP_TIMEOUT", "5")),
+        ),
+        webhook_url=os.environ.get("BOOKING_WEBHOOK_URL") or None,
+        webhook_secret=os.environ.get("BOOKING_WEBHOOK_SECRET") or None,
     )

@@ -1,0 +1,346 @@
+"""The booking form: validate each answer, confirm, store, notify."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import services
+from bot.booking.contact import display_phone, normalise_email, normalise_phone
+from bot.booking.store import BookingRequest
+from bot.booking.when import Problem, parse_preferred_time
+from bot.clinic import load_clinic
+from bot.notify.outbox import deliver_due
+
+logger = logging.getLogger(__name__)
+
+FORM_SLOTS = (
+    "first_name",
+    "phone",
+    "email",
+    "preferred_time",
+    "concern",
+    "booking_confirmed",
+)
+DERIVED_SLOTS = ("preferred_start", "preferred_end", "preferred_label")
+MAX_FAILURES = 2
+NO_EMAIL = "none"
+SKIP = re.compile(
+    r"^\s*(skip|no|nope|nah|none|no email|no thanks|don'?t have (one|an email)|"
+    r"rather not( say)?|n/?a|-)\s*[.!]*\s*$",
+    re.I,
+)
+YES = re.compile(
+    r"^\s*(/affirm|y|yes|yep|yeah|yup|sure|ok|okay|correct|confirm|"
+    r"that'?s (right|correct)|all good|go ahead|yes please)\b",
+    re.I,
+)
+NO = re.compile(r"^\s*(/deny|n|no|nope|nah|don'?t|do not|cancel)\b", re.I)
+CHANGES = {
+    "phone": re.compile(r"\b(number|phone|mobile|mob|ph)\b", re.I),
+    "email": re.compile(r"\b(e-?mail|address)\b", re.I),
+    "preferred_time": re.compile(r"\b(time|day|date|when|morning|arvo)\b", re.I),
+    "concern": re.compile(r"\b(concern|reason|problem|help with|injury|pain)\b", re.I),
+    "first_name": re.compile(r"\bname\b", re.I),
+}
+CHANGE_WORDS = re.compile(r"\b(change|wrong|fix|update|edit|correct|actually)\b", re.I)
+NAME_PREFIX = re.compile(
+    r"^\s*(hi|hey|hello)?[,!\s]*(it'?s|i'?m|i am|my name is|name'?s|this is|"
+    r"call me|name)\s+",
+    re.I,
+)
+NAME = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+){0,3}$")
+NOT_NAMES = {"yes", "no", "yeah", "nah", "ok", "okay", "thanks", "hi", "hello", "hey"}
+
+
+def clean_name(text: str) -> str | None:
+    """A first name from "it's Tom" or "Priya", or None for anything else."""
+    candidate = NAME_PREFIX.sub("", text or "").strip().strip(".!")
+    if not candidate or len(candidate) > 40 or not NAME.match(candidate):
+        return None
+    if candidate.lower() in NOT_NAMES:
+        return None
+    return " ".join(part[:1].upper() + part[1:] for part in candidate.split(" "))
+
+
+def clean_concern(text: str) -> str | None:
+    concern = re.sub(r"\s+", " ", text or "").strip()
+    if len(concern) < 2 or not re.search(r"[^\W\d_]", concern):
+        return None
+    return concern[:300]
+
+
+def requested_change(text: str) -> str | None:
+    """Which slot "change my number" and the like asks to edit."""
+    if not CHANGE_WORDS.search(text or ""):
+        return None
+    for slot, pattern in CHANGES.items():
+        if pattern.search(text):
+            return slot
+    return None
+
+
+def now() -> datetime:
+    """The current time; tests replace it to pin the clock."""
+    return datetime.now(timezone.utc)
+
+
+class ValidateBookingForm(FormValidationAction):
+    """Checks every answer; after two misses on one slot offers a way out."""
+
+    def name(self) -> str:
+        return "validate_booking_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        return list(FORM_SLOTS)
+
+    async def extract_concern(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """Reuse a body part or condition named earlier instead of asking."""
+        if tracker.get_slot("concern"):
+            return {}
+        mentioned = tracker.get_slot("condition") or tracker.get_slot("body_part")
+        return {"concern": mentioned} if mentioned else {}
+
+    def _failed(
+        self, slot: str, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> dict[str, Any]:
+        failures = dict(tracker.get_slot("form_failures") or {})
+        failures[slot] = failures.get(slot, 0) + 1
+        if failures[slot] >= MAX_FAILURES:
+            clinic = load_clinic()
+            dispatcher.utter_message(response="utter_form_trouble", phone=clinic.phone)
+            failures[slot] = 0
+        return {slot: None, "form_failures": failures}
+
+    async def validate_first_name(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        name = clean_name(str(value or ""))
+        if name:
+            return {"first_name": name}
+        dispatcher.utter_message(response="utter_invalid_first_name")
+        return self._failed("first_name", dispatcher, tracker)
+
+    async def validate_phone(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        phone = normalise_phone(str(value or ""))
+        if phone:
+            return {"phone": phone}
+        dispatcher.utter_message(response="utter_invalid_phone")
+        return self._failed("phone", dispatcher, tracker)
+
+    async def validate_email(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        text = str(value or "")
+        if SKIP.match(text) or text == NO_EMAIL:
+            return {"email": NO_EMAIL}
+        email = normalise_email(text)
+        if email:
+            return {"email": email}
+        dispatcher.utter_message(response="utter_invalid_email")
+        return self._failed("email", dispatcher, tracker)
+
+    async def validate_preferred_time(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        clinic = load_clinic()
+        text = str(value or "")[:200]
+        result = parse_preferred_time(text, clinic, now())
+        if isinstance(result, Problem):
+            day = result.day.strftime("%a %-d %b") if result.day else "then"
+            dispatcher.utter_message(
+                response=f"utter_time_{result.reason}",
+                day=day,
+                hours=clinic.hours_text(),
+            )
+            return {
+                **self._failed("preferred_time", dispatcher, tracker),
+                **{s: None for s in DERIVED_SLOTS},
+            }
+        dispatcher.utter_message(response="utter_time_understood", label=result.label)
+        return {
+            "preferred_time": text,
+            "preferred_start": result.start.isoformat(),
+            "preferred_end": result.end.isoformat(),
+            "preferred_label": result.label,
+        }
+
+    async def validate_concern(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        concern = clean_concern(str(value or ""))
+        if concern:
+            return {"concern": concern}
+        dispatcher.utter_message(response="utter_invalid_concern")
+        return self._failed("concern", dispatcher, tracker)
+
+    async def validate_booking_confirmed(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        text = str(value or "")
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        change = requested_change(text)
+        if change or intent == "change_detail":
+            slot = change or "phone"
+            dispatcher.utter_message(response="utter_change_ok")
+            cleared = {slot: None, "booking_confirmed": None}
+            if slot == "preferred_time":
+                cleared.update({s: None for s in DERIVED_SLOTS})
+            return cleared
+        if intent == "affirm" or YES.match(text):
+            return {"booking_confirmed": True}
+        if intent in ("deny", "stop") or NO.match(text):
+            return {"booking_confirmed": False}
+        dispatcher.utter_message(response="utter_invalid_confirmation")
+        return {"booking_confirmed": None}
+
+
+def form_reset(keep_contact: bool = False) -> list[EventType]:
+    """Clear the form so the next booking starts fresh."""
+    slots = FORM_SLOTS + DERIVED_SLOTS + ("form_failures", "requested_slot")
+    if keep_contact:
+        slots = tuple(s for s in slots if s not in ("first_name", "phone", "email"))
+    return [SlotSet(slot, None) for slot in slots]
+
+
+def booking_request(tracker: Tracker) -> BookingRequest:
+    def when(slot: str) -> datetime | None:
+        value = tracker.get_slot(slot)
+        return datetime.fromisoformat(value) if value else None
+
+    email = tracker.get_slot("email")
+    return BookingRequest(
+        kind="assessment",
+        first_name=tracker.get_slot("first_name"),
+        phone=tracker.get_slot("phone"),
+        email=None if email in (None, NO_EMAIL) else email,
+        preferred_text=tracker.get_slot("preferred_time"),
+        preferred_start=when("preferred_start"),
+        preferred_end=when("preferred_end"),
+        preferred_label=tracker.get_slot("preferred_label"),
+        concern=tracker.get_slot("concern"),
+        consent=True,
+        channel=tracker.get_latest_input_channel(),
+        conversation_id=tracker.sender_id,
+    )
+
+
+async def notify_clinic() -> None:
+    """Send whatever is due; failures stay queued and are retried later."""
+    try:
+        await asyncio.to_thread(
+            deliver_due, services.booking_store(), services.notification_senders()
+        )
+    except Exception:  # noqa: BLE001 - the booking is stored; retry later
+        logger.exception("delivering booking notifications failed")
+
+
+class ActionSubmitBooking(Action):
+    """Store the confirmed request once, give the reference, tell the clinic."""
+
+    def name(self) -> str:
+        return "action_submit_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if tracker.get_slot("booking_confirmed") is not True:
+            dispatcher.utter_message(response="utter_booking_not_stored")
+            return form_reset(keep_contact=True)
+        request = booking_request(tracker)
+        try:
+            booking, _ = await asyncio.to_thread(
+                services.booking_store().submit, request
+            )
+        except Exception:  # noqa: BLE001 - tell the user plainly, never pretend
+            logger.exception("storing booking for %s failed", tracker.sender_id)
+            dispatcher.utter_message(
+                response="utter_booking_failed", phone=load_clinic().phone
+            )
+            return [SlotSet("booking_confirmed", None)]
+        await notify_clinic()
+        dispatcher.utter_message(
+            response="utter_booking_stored",
+            reference=booking.reference,
+            first_name=booking.name,
+            phone=display_phone(booking.phone),
+            label=booking.preferred_time["label"],
+        )
+        return [SlotSet("booking_reference", booking.reference), *form_reset(True)]
+
+
+class ActionCancelBooking(Action):
+    """ "Stop", "cancel", "never mind": end the form, store nothing."""
+
+    def name(self) -> str:
+        return "action_cancel_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_booking_cancelled")
+        return [ActiveLoop(None), *form_reset(keep_contact=True)]
+
+
+class ActionAskBookingConfirmed(Action):
+    """The summary before anything is stored, with the consent question."""
+
+    def name(self) -> str:
+        return "action_ask_booking_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        email = tracker.get_slot("email")
+        phone = tracker.get_slot("phone")
+        dispatcher.utter_message(
+            response="utter_confirm_booking",
+            name=tracker.get_slot("first_name"),
+            phone=display_phone(phone) if phone else "",
+            email="(none)" if email in (None, NO_EMAIL) else email,
+            label=tracker.get_slot("preferred_label"),
+            concern=tracker.get_slot("concern"),
+        )
+        return []

@@ -1,0 +1,21 @@
+"""The action server's connections, made on first use and then reused."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from bot.booking.store import BookingStore
+from bot.clinic import load_clinic
+from bot.notify.outbox import Sender, default_senders
+from bot.settings import load_settings
+
+
+@lru_cache(maxsize=1)
+def booking_store() -> BookingStore:
+    settings = load_settings()
+    return BookingStore(settings.database_url, settings.notification_targets())
+
+
+@lru_cache(maxsize=1)
+def notification_senders() -> dict[str, Sender]:
+    return default_senders(load_settings(), load_clinic())

@@ -1,0 +1,1 @@
+"""Booking requests: validation of what people type, storage, notification."""

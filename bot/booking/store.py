@@ -1,0 +1,347 @@
+"""Booking requests and their notification outbox, stored with SQLAlchemy.
+
+SQLite by default, any SQLAlchemy URL (PostgreSQL) from ``DATABASE_URL``.
+Each booking row is written in the same transaction as its pending
+notifications, so a request can never be stored without the clinic being
+told about it eventually, even if mail is down at the time.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, declarative_base, relationship, sessionmaker
+
+from bot.booking.reference import new_reference
+
+Base = declarative_base()
+STATUSES = ("new", "contacted", "booked", "closed")
+TARGETS = ("email", "webhook")
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored here is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+class BookingRow(Base):
+    __tablename__ = "booking_requests"
+
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(16), nullable=False, unique=True)
+    kind = Column(String(16), nullable=False, default="assessment")
+    first_name = Column(String(100), nullable=False)
+    phone = Column(String(20), nullable=False)
+    email = Column(String(254))
+    preferred_text = Column(String(200))
+    preferred_start = Column(DateTime(timezone=True))
+    preferred_end = Column(DateTime(timezone=True))
+    preferred_label = Column(String(100))
+    concern = Column(Text)
+    consent = Column(Boolean, nullable=False, default=False)
+    channel = Column(String(40))
+    conversation_id = Column(String(255), nullable=False)
+    dedupe_key = Column(String(64), nullable=False, unique=True)
+    status = Column(String(16), nullable=False, default="new")
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    notifications = relationship("NotificationRow", back_populates="booking")
+
+
+class NotificationRow(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("booking_id", "target"),)
+
+    id = Column(Integer, primary_key=True)
+    booking_id = Column(ForeignKey("booking_requests.id"), nullable=False)
+    target = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False, default="pending")
+    attempts = Column(Integer, nullable=False, default=0)
+    last_error = Column(Text)
+    next_attempt_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    sent_at = Column(DateTime(timezone=True))
+
+    booking = relationship("BookingRow", back_populates="notifications")
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    """What the user gave us, already validated and normalised."""
+
+    first_name: str
+    phone: str
+    conversation_id: str
+    kind: str = "assessment"
+    email: str | None = None
+    preferred_text: str | None = None
+    preferred_start: datetime | None = None
+    preferred_end: datetime | None = None
+    preferred_label: str | None = None
+    concern: str | None = None
+    consent: bool = False
+    channel: str | None = None
+
+    def dedupe_key(self) -> str:
+        """Same conversation and same answers: the same request (a retry)."""
+        fields = asdict(self)
+        fields.pop("channel")
+        payload = json.dumps(fields, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Booking:
+    reference: str
+    kind: str
+    name: str
+    phone: str
+    email: str | None
+    preferred_time: dict
+    concern: str | None
+    consent: bool
+    channel: str | None
+    conversation_id: str
+    created_at: str
+    status: str
+
+    @classmethod
+    def from_row(cls, row: BookingRow) -> Booking:
+        start, end = as_utc(row.preferred_start), as_utc(row.preferred_end)
+        return cls(
+            reference=row.reference,
+            kind=row.kind,
+            name=row.first_name,
+            phone=row.phone,
+            email=row.email,
+            preferred_time={
+                "text": row.preferred_text,
+                "label": row.preferred_label,
+                "start": start.isoformat() if start else None,
+                "end": end.isoformat() if end else None,
+            },
+            concern=row.concern,
+            consent=row.consent,
+            channel=row.channel,
+            conversation_id=row.conversation_id,
+            created_at=as_utc(row.created_at).isoformat(),
+            status=row.status,
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PendingNotification:
+    id: int
+    target: str
+    attempts: int
+    booking: Booking
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if str(path) not in ("", ":memory:"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, future=True, pool_pre_ping=True)
+
+
+class BookingStore:
+    """All reads and writes of booking requests; connects on first use."""
+
+    def __init__(self, url: str, targets: Iterable[str] = ("email",)):
+        self.url = url
+        self.targets = tuple(t for t in targets if t in TARGETS)
+        self._engine: Engine | None = None
+        self._sessions: sessionmaker | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.url)
+            Base.metadata.create_all(self._engine)
+            self._sessions = sessionmaker(self._engine, future=True)
+        return self._engine
+
+    def session(self) -> Session:
+        self.engine  # noqa: B018 - creates the engine and tables on first use
+        return self._sessions()
+
+    def submit(self, request: BookingRequest) -> tuple[Booking, bool]:
+        """Store the request once; return it and whether it was new."""
+        key = request.dedupe_key()
+        for _ in range(10):
+            with self.session() as session:
+                existing = session.execute(
+                    select(BookingRow).where(BookingRow.dedupe_key == key)
+                ).scalar_one_or_none()
+                if existing:
+                    return Booking.from_row(existing), False
+                row = self._row(request, key)
+                session.add(row)
+                for target in self.targets:
+                    session.add(NotificationRow(booking=row, target=target))
+                try:
+                    session.commit()
+                except IntegrityError:
+                    session.rollback()
+                    continue
+                return Booking.from_row(row), True
+        raise RuntimeError("could not allocate a unique booking reference")
+
+    @staticmethod
+    def _row(request: BookingRequest, key: str) -> BookingRow:
+        return BookingRow(
+            reference=new_reference(),
+            kind=request.kind,
+            first_name=request.first_name,
+            phone=request.phone,
+            email=request.email,
+            preferred_text=request.preferred_text,
+            preferred_start=_to_utc(request.preferred_start),
+            preferred_end=_to_utc(request.preferred_end),
+            preferred_label=request.preferred_label,
+            concern=request.concern,
+            consent=request.consent,
+            channel=request.channel,
+            conversation_id=request.conversation_id,
+            dedupe_key=key,
+            status="new",
+            created_at=utcnow(),
+        )
+
+    def list(self, status: str | None = None) -> list[Booking]:
+        with self.session() as session:
+            query = select(BookingRow).order_by(BookingRow.created_at, BookingRow.id)
+            if status:
+                query = query.where(BookingRow.status == status)
+            return [Booking.from_row(r) for r in session.execute(query).scalars()]
+
+    def get(self, reference: str) -> Booking | None:
+        with self.session() as session:
+            row = self._find(session, reference)
+            return Booking.from_row(row) if row else None
+
+    def mark(self, reference: str, status: str) -> Booking:
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        with self.session() as session:
+            row = self._find(session, reference)
+            if row is None:
+                raise KeyError(reference)
+            row.status = status
+            session.commit()
+            return Booking.from_row(row)
+
+    @staticmethod
+    def _find(session: Session, reference: str) -> BookingRow | None:
+        return session.execute(
+            select(BookingRow).where(BookingRow.reference == reference.strip().upper())
+        ).scalar_one_or_none()
+
+    def due_notifications(
+        self, now: datetime | None = None
+    ) -> list[PendingNotification]:
+        now = now or utcnow()
+        with self.session() as session:
+            rows = session.execute(
+                select(NotificationRow)
+                .where(NotificationRow.status == "pending")
+                .where(NotificationRow.next_attempt_at <= _to_utc(now))
+                .order_by(NotificationRow.id)
+            ).scalars()
+            return [
+                PendingNotification(
+                    r.id, r.target, r.attempts, Booking.from_row(r.booking)
+                )
+                for r in rows
+            ]
+
+    def notification_sent(self, notification_id: int) -> None:
+        with self.session() as session:
+            row = session.get(NotificationRow, notification_id)
+            row.status, row.sent_at = "sent", utcnow()
+            row.attempts += 1
+            session.commit()
+
+    def notification_failed(self, notification_id: int, error: str) -> None:
+        """Keep it pending and try again later, backing off up to an hour."""
+        with self.session() as session:
+            row = session.get(NotificationRow, notification_id)
+            row.attempts += 1
+            row.last_error = error[:1000]
+            delay = min(timedelta(seconds=30 * 2 ** (row.attempts - 1)), MAX_BACKOFF)
+            row.next_attempt_at = utcnow() + delay
+            session.commit()
+
+    def notification_status(self, reference: str) -> dict[str, str]:
+        with self.session() as session:
+            row = self._find(session, reference)
+            return {n.target: n.status for n in row.notifications} if row else {}
+
+
+def _to_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("times must carry a time zone")
+    return value.astimezone(timezone.utc)
+
+
+CSV_FIELDS = (
+    "reference", "kind", "name", "phone", "email", "preferred_start",
+    "preferred_end", "preferred_label", "concern", "consent", "channel",
+    "conversation_id", "created_at", "status",
+)  # fmt: skip
+
+
+def csv_safe(value: object) -> str:
+    """Neutralise spreadsheet formulas (=, +, -, @, tab, CR) in exported cells."""
+    text = "" if value is None else str(value)
+    if text and text[0] in "=+-@\t\r":
+        return "'" + text
+    return text
+
+
+def export_csv(bookings: Iterable[Booking]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_FIELDS)
+    for b in bookings:
+        row = {
+            **b.as_dict(),
+            "preferred_start": b.preferred_time["start"],
+            "preferred_end": b.preferred_time["end"],
+            "preferred_label": b.preferred_time["label"],
+        }
+        writer.writerow([csv_safe(row[f]) for f in CSV_FIELDS])
+    return out.getvalue()

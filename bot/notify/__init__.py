@@ -1,0 +1,1 @@
+"""Telling the clinic: email, signed webhook, and the retrying outbox."""

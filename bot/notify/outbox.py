@@ -1,0 +1,89 @@
+"""Deliver pending booking notifications; failures stay queued for a retry."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from bot.booking.store import Booking, BookingStore
+from bot.clinic import Clinic
+from bot.notify.mail import send_mail
+from bot.notify.webhook import post_signed
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+KIND_TITLES = {
+    "assessment": "Free initial assessment request",
+    "callback": "Callback request",
+}
+
+
+def booking_email(booking: Booking) -> tuple[str, str]:
+    """Subject and body of the email reception receives."""
+    when = booking.preferred_time
+    lines = [
+        f"{KIND_TITLES.get(booking.kind, 'Request')} {booking.reference}",
+        "",
+        f"Name:       {booking.name}",
+        f"Phone:      {booking.phone}",
+        f"Email:      {booking.email or '-'}",
+        f"Preferred:  {when.get('label') or '-'} ({when.get('text') or '-'})",
+        f"Concern:    {booking.concern or '-'}",
+        f"Consent to contact: {'yes' if booking.consent else 'no'}",
+        f"Channel:    {booking.channel or '-'}",
+        f"Conversation: {booking.conversation_id}",
+        f"Received:   {booking.created_at}",
+    ]
+    title = KIND_TITLES.get(booking.kind, "Request")
+    return f"{title} {booking.reference}: {booking.name}", "\n".join(lines) + "\n"
+
+
+Sender = Callable[[Booking], None]
+
+
+def default_senders(settings: Settings, clinic: Clinic) -> dict[str, Sender]:
+    def email(booking: Booking) -> None:
+        subject, body = booking_email(booking)
+        send_mail(settings.smtp, clinic.staff_email, subject, body)
+
+    def webhook(booking: Booking) -> None:
+        if not settings.webhook_url or not settings.webhook_secret:
+            raise RuntimeError(
+                "BOOKING_WEBHOOK_URL and BOOKING_WEBHOOK_SECRET must both be set"
+            )
+        post_signed(
+            settings.webhook_url,
+            settings.webhook_secret,
+            {"booking": booking.as_dict()},
+        )
+
+    return {"email": email, "webhook": webhook}
+
+
+def deliver_due(
+    store: BookingStore, senders: dict[str, Sender], reference: str | None = None
+) -> dict[str, int]:
+    """Try every due notification (or only one booking's); count the outcomes."""
+    counts = {"sent": 0, "failed": 0}
+    for item in store.due_notifications():
+        if reference and item.booking.reference != reference:
+            continue
+        sender = senders.get(item.target)
+        try:
+            if sender is None:
+                raise RuntimeError(f"no sender for {item.target}")
+            sender(item.booking)
+        except Exception as error:  # noqa: BLE001 - any failure keeps it queued
+            logger.warning(
+                "notification %s for %s failed: %s",
+                item.target,
+                item.booking.reference,
+                error,
+            )
+            store.notification_failed(item.id, f"{type(error).__name__}: {error}")
+            counts["failed"] += 1
+        else:
+            store.notification_sent(item.id)
+            counts["sent"] += 1
+    return counts

@@ -1,0 +1,267 @@
+"""The booking form's validators and the submit/cancel actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from rasa_sdk.events import ActiveLoop, SlotSet
+
+from actions import booking, services
+from actions.booking import (
+    ActionAskBookingConfirmed,
+    ActionCancelBooking,
+    ActionSubmitBooking,
+    ValidateBookingForm,
+    clean_name,
+    requested_change,
+)
+from bot.booking.store import BookingStore
+from tests.conftest import make_tracker
+
+NOW = datetime(2026, 11, 24, 10, 30, tzinfo=ZoneInfo("Australia/Brisbane"))
+FORM = ValidateBookingForm()
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    monkeypatch.setattr(booking, "now", lambda: NOW)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    store = BookingStore(f"sqlite:///{tmp_path / 'clinic.db'}", ("email",))
+    sent = []
+    monkeypatch.setattr(services, "booking_store", lambda: store)
+    monkeypatch.setattr(
+        services, "notification_senders", lambda: {"email": sent.append}
+    )
+    store.sent = sent
+    return store
+
+
+def form_tracker(text="x", intent="inform", slots=None):
+    return make_tracker(text, intent, slots=slots or {})
+
+
+def responses(dispatcher):
+    return [m.get("response") for m in dispatcher.messages]
+
+
+@pytest.mark.parametrize(
+    "text, name",
+    [("Sarah", "Sarah"), ("it's tom", "Tom"), ("my name is Priya", "Priya"),
+     ("Mary-Jane", "Mary-Jane"), ("Nguyễn", "Nguyễn"), ("call me Jess!", "Jess")],
+)  # fmt: skip
+def test_names(text, name):
+    assert clean_name(text) == name
+
+
+@pytest.mark.parametrize(
+    "text", ["", "0412345678", "yes", "<b>bob</b>", "a" * 41, "'; drop table x;--"]
+)
+def test_not_names(text):
+    assert clean_name(text) is None
+
+
+async def test_validate_first_name(dispatcher, domain):
+    result = await FORM.validate_first_name(
+        "i'm sam", dispatcher, form_tracker(), domain
+    )
+    assert result == {"first_name": "Sam"}
+
+
+async def test_bad_answer_gets_a_specific_reask(dispatcher, domain):
+    result = await FORM.validate_phone("12345", dispatcher, form_tracker(), domain)
+    assert result == {"phone": None, "form_failures": {"phone": 1}}
+    assert responses(dispatcher) == ["utter_invalid_phone"]
+
+
+async def test_second_failure_offers_a_way_out(dispatcher, domain):
+    tracker = form_tracker(slots={"form_failures": {"phone": 1}})
+    result = await FORM.validate_phone("nope", dispatcher, tracker, domain)
+    assert result["phone"] is None
+    assert responses(dispatcher) == ["utter_invalid_phone", "utter_form_trouble"]
+    assert dispatcher.messages[1]["phone"]
+
+
+async def test_phone_is_normalised(dispatcher, domain):
+    result = await FORM.validate_phone(
+        "(07) 3123 4567", dispatcher, form_tracker(), domain
+    )
+    assert result == {"phone": "+61731234567"}
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("skip", "none"), ("no email", "none"), ("Jo@Mail.Example", "Jo@mail.example")],
+)
+async def test_email_optional(dispatcher, domain, text, value):
+    assert await FORM.validate_email(text, dispatcher, form_tracker(), domain) == {
+        "email": value
+    }
+
+
+async def test_bad_email(dispatcher, domain):
+    result = await FORM.validate_email("jo@", dispatcher, form_tracker(), domain)
+    assert result["email"] is None
+    assert responses(dispatcher) == ["utter_invalid_email"]
+
+
+async def test_time_is_echoed_as_a_window(dispatcher, domain):
+    result = await FORM.validate_preferred_time(
+        "next Tuesday after 3", dispatcher, form_tracker(), domain
+    )
+    assert result == {
+        "preferred_time": "next Tuesday after 3",
+        "preferred_start": "2026-12-01T15:00:00+10:00",
+        "preferred_end": "2026-12-01T19:00:00+10:00",
+        "preferred_label": "Tue 1 Dec, after 3 pm",
+    }
+    assert dispatcher.messages[0]["label"] == "Tue 1 Dec, after 3 pm"
+
+
+@pytest.mark.parametrize(
+    "text, response",
+    [
+        ("sunday", "utter_time_closed"),
+        ("yesterday", "utter_time_past"),
+        ("purple", "utter_time_unclear"),
+    ],
+)
+async def test_unusable_times_are_asked_again(dispatcher, domain, text, response):
+    result = await FORM.validate_preferred_time(
+        text, dispatcher, form_tracker(), domain
+    )
+    assert result["preferred_time"] is None and result["preferred_label"] is None
+    assert responses(dispatcher) == [response]
+
+
+async def test_concern_reuses_an_earlier_condition(dispatcher, domain):
+    tracker = form_tracker(slots={"condition": "sciatica"})
+    assert await FORM.extract_concern(dispatcher, tracker, domain) == {
+        "concern": "sciatica"
+    }
+    tracker = form_tracker(slots={"condition": "sciatica", "concern": "neck"})
+    assert await FORM.extract_concern(dispatcher, tracker, domain) == {}
+
+
+async def test_validate_concern(dispatcher, domain):
+    assert await FORM.validate_concern(
+        "  sore   neck ", dispatcher, form_tracker(), domain
+    ) == {"concern": "sore neck"}
+    result = await FORM.validate_concern("??", dispatcher, form_tracker(), domain)
+    assert result["concern"] is None
+
+
+@pytest.mark.parametrize(
+    "text, intent, expected",
+    [
+        ("yes", "affirm", {"booking_confirmed": True}),
+        ("/affirm", "affirm", {"booking_confirmed": True}),
+        ("no", "deny", {"booking_confirmed": False}),
+        ("change my number", "change_detail",
+         {"phone": None, "booking_confirmed": None}),
+        ("actually the time is wrong", "change_detail",
+         {"preferred_time": None, "booking_confirmed": None, "preferred_start": None,
+          "preferred_end": None, "preferred_label": None}),
+    ],
+)  # fmt: skip
+async def test_confirmation(dispatcher, domain, text, intent, expected):
+    tracker = form_tracker(text, intent)
+    assert (
+        await FORM.validate_booking_confirmed(text, dispatcher, tracker, domain)
+        == expected
+    )
+
+
+def test_requested_change():
+    assert requested_change("can i change my email") == "email"
+    assert requested_change("wrong name") == "first_name"
+    assert requested_change("my number") is None
+
+
+async def test_summary_reads_back_the_answers(dispatcher, domain):
+    tracker = form_tracker(
+        slots={"first_name": "Priya", "phone": "+61412345678", "email": "none",
+               "preferred_label": "Wed 25 Nov, afternoon", "concern": "sore back"}
+    )  # fmt: skip
+    await ActionAskBookingConfirmed().run(dispatcher, tracker, domain)
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_confirm_booking"
+    assert (message["phone"], message["email"]) == ("0412 345 678", "(none)")
+
+
+def confirmed_slots(**overrides):
+    slots = {
+        "first_name": "Priya",
+        "phone": "+61412345678",
+        "email": "none",
+        "preferred_time": "tomorrow arvo",
+        "preferred_start": "2026-11-25T12:00:00+10:00",
+        "preferred_end": "2026-11-25T17:00:00+10:00",
+        "preferred_label": "Wed 25 Nov, afternoon",
+        "concern": "sore lower back",
+        "booking_confirmed": True,
+    }
+    slots.update(overrides)
+    return slots
+
+
+async def test_submit_stores_once_and_notifies(dispatcher, domain, store):
+    tracker = form_tracker(slots=confirmed_slots())
+    events = await ActionSubmitBooking().run(dispatcher, tracker, domain)
+    [row] = store.list()
+    assert (row.name, row.email, row.consent) == ("Priya", None, True)
+    assert row.preferred_time["start"] == "2026-11-25T02:00:00+00:00"
+    assert SlotSet("booking_reference", row.reference) in events
+    assert dispatcher.messages[-1]["reference"] == row.reference
+    assert [b.reference for b in store.sent] == [row.reference]
+    retried = await ActionSubmitBooking().run(dispatcher, tracker, domain)
+    assert (
+        len(store.list()) == 1
+        and SlotSet("booking_reference", row.reference) in retried
+    )
+
+
+async def test_submit_without_yes_stores_nothing(dispatcher, domain, store):
+    tracker = form_tracker(slots=confirmed_slots(booking_confirmed=False))
+    await ActionSubmitBooking().run(dispatcher, tracker, domain)
+    assert store.list() == []
+    assert responses(dispatcher) == ["utter_booking_not_stored"]
+
+
+async def test_failed_mail_still_gives_the_reference(
+    dispatcher, domain, store, monkeypatch
+):
+    def broken(_):
+        raise OSError("smtp down")
+
+    monkeypatch.setattr(services, "notification_senders", lambda: {"email": broken})
+    await ActionSubmitBooking().run(
+        dispatcher, form_tracker(slots=confirmed_slots()), domain
+    )
+    [row] = store.list()
+    assert dispatcher.messages[-1]["reference"] == row.reference
+    assert store.notification_status(row.reference) == {"email": "pending"}
+
+
+async def test_database_down_tells_the_user_plainly(dispatcher, domain, monkeypatch):
+    monkeypatch.setattr(
+        services,
+        "booking_store",
+        lambda: BookingStore("postgresql://nobody@127.0.0.1:1/x"),
+    )
+    events = await ActionSubmitBooking().run(
+        dispatcher, form_tracker(slots=confirmed_slots()), domain
+    )
+    assert responses(dispatcher) == ["utter_booking_failed"]
+    assert events == [SlotSet("booking_confirmed", None)]
+
+
+async def test_cancel_ends_the_form(dispatcher, domain):
+    events = await ActionCancelBooking().run(dispatcher, form_tracker(), domain)
+    assert events[0] == ActiveLoop(None)
+    assert SlotSet("booking_confirmed", None) in events
+    assert responses(dispatcher) == ["utter_booking_cancelled"]

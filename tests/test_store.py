@@ -1,0 +1,169 @@
+"""Booking storage on SQLite and, when TEST_POSTGRES_URL is set, PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import uuid
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from bot.booking.reference import looks_like_reference
+from bot.booking.store import BookingRequest, BookingStore, export_csv
+from bot.notify.outbox import booking_email, deliver_due
+
+BRISBANE = ZoneInfo("Australia/Brisbane")
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        yield BookingStore(f"sqlite:///{tmp_path / 'clinic.db'}", ("email", "webhook"))
+        return
+    base = postgres_url()
+    if not base:
+        pytest.skip("TEST_POSTGRES_URL not set (.ci/run starts a PostgreSQL server)")
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", future=True)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    store = BookingStore(base.rsplit("/", 1)[0] + f"/{name}", ("email", "webhook"))
+    yield store
+    store.engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}"'))
+    admin.dispose()
+
+
+def request(**overrides) -> BookingRequest:
+    values = dict(
+        first_name="Priya",
+        phone="+61412345678",
+        email="priya@example.com",
+        preferred_text="tomorrow arvo",
+        preferred_start=datetime(2026, 11, 25, 12, tzinfo=BRISBANE),
+        preferred_end=datetime(2026, 11, 25, 17, tzinfo=BRISBANE),
+        preferred_label="Wed 25 Nov, afternoon",
+        concern="sore lower back",
+        consent=True,
+        channel="rest",
+        conversation_id="conv-1",
+    )
+    values.update(overrides)
+    return BookingRequest(**values)
+
+
+def test_submit_stores_every_field(store):
+    booking, created = store.submit(request())
+    assert created and looks_like_reference(booking.reference)
+    stored = store.get(booking.reference)
+    assert stored == booking
+    assert stored.preferred_time == {
+        "text": "tomorrow arvo",
+        "label": "Wed 25 Nov, afternoon",
+        "start": "2026-11-25T02:00:00+00:00",
+        "end": "2026-11-25T07:00:00+00:00",
+    }
+    assert (stored.name, stored.phone, stored.status) == (
+        "Priya",
+        "+61412345678",
+        "new",
+    )
+    assert stored.consent is True and stored.conversation_id == "conv-1"
+
+
+def test_retried_submit_creates_one_row(store):
+    first, created = store.submit(request())
+    again, created_again = store.submit(request(channel="socketio"))
+    assert created and not created_again
+    assert again.reference == first.reference
+    assert len(store.list()) == 1
+
+
+def test_different_answers_are_different_requests(store):
+    store.submit(request())
+    store.submit(request(phone="+61731234567"))
+    store.submit(request(conversation_id="conv-2"))
+    assert len(store.list()) == 3
+    assert len({b.reference for b in store.list()}) == 3
+
+
+def test_references_stay_unique_when_one_collides(store, monkeypatch):
+    first, _ = store.submit(request())
+    codes = iter([first.reference, first.reference, "DN-7777"])
+    monkeypatch.setattr("bot.booking.store.new_reference", lambda: next(codes))
+    second, created = store.submit(request(conversation_id="conv-2"))
+    assert created and second.reference == "DN-7777"
+
+
+def test_list_filters_and_mark_changes_status(store):
+    a, _ = store.submit(request())
+    b, _ = store.submit(request(conversation_id="conv-2"))
+    store.mark(a.reference.lower(), "contacted")
+    assert [x.reference for x in store.list("new")] == [b.reference]
+    assert store.get(a.reference).status == "contacted"
+    with pytest.raises(ValueError):
+        store.mark(b.reference, "deleted")
+    with pytest.raises(KeyError):
+        store.mark("DN-XXXX", "contacted")
+
+
+def test_injection_in_fields_is_stored_as_text(store):
+    evil = "Robert'); DROP TABLE booking_requests; --"
+    booking, _ = store.submit(request(first_name=evil, concern="<script>x</script>"))
+    assert store.get(booking.reference).name == evil
+    assert store.get(booking.reference).concern == "<script>x</script>"
+    assert len(store.list()) == 1
+
+
+def test_csv_export_neutralises_formulas(store):
+    store.submit(request(first_name='=HYPERLINK("http://x")', concern="@SUM(A1)"))
+    rows = list(csv.DictReader(io.StringIO(export_csv(store.list()))))
+    assert rows[0]["name"] == '\'=HYPERLINK("http://x")'
+    assert rows[0]["concern"] == "'@SUM(A1)"
+    assert rows[0]["phone"] == "'+61412345678"
+
+
+def test_each_booking_queues_its_notifications(store):
+    booking, _ = store.submit(request())
+    assert store.notification_status(booking.reference) == {
+        "email": "pending",
+        "webhook": "pending",
+    }
+
+
+def test_failed_notification_stays_queued_and_is_retried(store):
+    booking, _ = store.submit(request())
+    sent: list[str] = []
+
+    def broken(_):
+        raise ConnectionRefusedError("smtp down")
+
+    counts = deliver_due(
+        store, {"email": broken, "webhook": lambda b: sent.append("w")}
+    )
+    assert counts == {"sent": 1, "failed": 1}
+    assert store.notification_status(booking.reference) == {
+        "email": "pending",
+        "webhook": "sent",
+    }
+    assert store.due_notifications() == []
+    later = datetime.now(timezone.utc) + timedelta(minutes=5)
+    [due] = store.due_notifications(later)
+    assert due.target == "email" and due.attempts == 1
+
+
+def test_booking_email_carries_the_request(store):
+    booking, _ = store.submit(request())
+    subject, body = booking_email(booking)
+    assert booking.reference in subject and "Priya" in subject
+    assert "+61412345678" in body and "Wed 25 Nov, afternoon" in body
+    assert "sore lower back" in body and "Consent to contact: yes" in body

@@ -1,0 +1,79 @@
+"""Preferred times against a fixed clock and the clinic's opening hours."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.booking.when import Problem, Window, parse_preferred_time
+from bot.clinic import load_clinic
+
+BRISBANE = ZoneInfo("Australia/Brisbane")
+# Tuesday 24 Nov 2026, 10:30 in Brisbane.
+NOW = datetime(2026, 11, 24, 10, 30, tzinfo=BRISBANE)
+
+
+@pytest.fixture(scope="module")
+def clinic():
+    return load_clinic()
+
+
+def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=BRISBANE)
+
+
+@pytest.mark.parametrize(
+    "text, start, end, label",
+    [
+        ("tomorrow arvo", at(25, 12), at(25, 17), "Wed 25 Nov, afternoon"),
+        ("next Tuesday after 3", at(1, 15, month=12), at(1, 19, month=12),
+         "Tue 1 Dec, after 3 pm"),
+        ("Monday morning", at(30, 7), at(30, 12), "Mon 30 Nov, morning"),
+        ("friday at 2", at(27, 14), at(27, 15), "Fri 27 Nov, around 2 pm"),
+        ("3pm thursday", at(26, 15), at(26, 16), "Thu 26 Nov, around 3 pm"),
+        ("Wed 10am", at(25, 10), at(25, 11), "Wed 25 Nov, around 10 am"),
+        ("tues arvo pls", at(24, 12), at(24, 17), "Tue 24 Nov, afternoon"),
+        ("after 4", at(24, 16), at(24, 19), "Tue 24 Nov, after 4 pm"),
+        ("1 dec morning", at(1, 7, month=12), at(1, 12, month=12),
+         "Tue 1 Dec, morning"),
+        ("saturday", at(28, 8), at(28, 12), "Sat 28 Nov, 8 am–12 pm"),
+    ],
+)  # fmt: skip
+def test_windows_in_clinic_time(clinic, text, start, end, label):
+    result = parse_preferred_time(text, clinic, NOW)
+    assert result == Window(start, end, label)
+
+
+def test_any_time_spans_the_coming_week(clinic):
+    result = parse_preferred_time("any time", clinic, NOW)
+    assert isinstance(result, Window)
+    assert result.start == NOW and result.end == at(30, 19)
+
+
+def test_now_is_taken_in_the_clinic_time_zone(clinic):
+    utc_now = NOW.astimezone(ZoneInfo("UTC"))
+    assert parse_preferred_time("tomorrow arvo", clinic, utc_now).start == at(25, 12)
+
+
+def test_earlier_today_is_clipped_to_now(clinic):
+    result = parse_preferred_time("today", clinic, NOW)
+    assert result.start == NOW and result.end == at(24, 19)
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("sunday", "closed"),
+        ("saturday after 3", "closed"),
+        ("today before 9", "past"),
+        ("yesterday", "past"),
+        ("tuesday at 8pm", "closed"),
+        ("blah", "unclear"),
+        ("", "unclear"),
+    ],
+)
+def test_times_that_cannot_be_used(clinic, text, reason):
+    result = parse_preferred_time(text, clinic, NOW)
+    assert isinstance(result, Problem) and result.reason == reason
