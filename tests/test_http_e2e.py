@@ -2,100 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
-from bot import PROJECT_ROOT
-
-MODEL = PROJECT_ROOT / "models" / "faq.tar.gz"
-TOKEN = "e2e-test-token"
-START_TIMEOUT = 240
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Servers:
-    """``python -m bot serve`` in its own process group, restartable."""
-
-    def __init__(self, tracker_db: Path, log: Path):
-        self.rasa_port = free_port()
-        self.action_port = free_port()
-        self.tracker_db = tracker_db
-        self.log = log
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.rasa_port}"
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "RASA_PORT": str(self.rasa_port),
-            "ACTION_PORT": str(self.action_port),
-            "TRACKER_DB": str(self.tracker_db),
-            "RASA_API_TOKEN": TOKEN,
-            "MODEL_PATH": str(MODEL),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=self.log.open("a"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"servers exited; see {self.log}")
-            if self._ready():
-                return
-            time.sleep(1)
-        raise RuntimeError(f"servers not ready after {START_TIMEOUT}s; see {self.log}")
-
-    def _ready(self) -> bool:
-        try:
-            status = requests.get(
-                f"{self.url}/status", params={"token": TOKEN}, timeout=2
-            )
-            health = requests.get(
-                f"http://127.0.0.1:{self.action_port}/health", timeout=2
-            )
-        except requests.RequestException:
-            return False
-        return status.ok and health.ok
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-    def say(self, sender: str, text: str) -> list[dict]:
-        response = requests.post(
-            f"{self.url}/webhooks/rest/webhook",
-            json={"sender": sender, "message": text},
-            timeout=30,
-        )
-        response.raise_for_status()
-        return response.json()
+from tests.servers import MODEL, TOKEN, Servers
 
 
 @pytest.fixture(scope="module")

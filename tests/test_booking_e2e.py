@@ -1,0 +1,122 @@
+"""Booking end to end: REST webhook -> form -> database row -> email at SMTP."""
+
+from __future__ import annotations
+
+import email
+import uuid
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from bot.booking.reference import looks_like_reference
+from bot.booking.store import BookingStore
+from tests.servers import MODEL, Servers, free_port
+
+
+class Inbox:
+    """aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self):
+        self.messages: list[email.message.Message] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture(scope="module")
+def inbox():
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'clinic.db'}"
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, inbox, database):
+    if not MODEL.exists():
+        pytest.fail("no trained model; run `make train`")
+    root = tmp_path_factory.mktemp("booking-e2e")
+    env = {
+        "DATABASE_URL": database,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(inbox.port),
+    }
+    servers = Servers(root / "conversations.db", root / "servers.log", env)
+    servers.start()
+    yield servers
+    servers.stop()
+
+
+def sender() -> str:
+    return f"book-{uuid.uuid4().hex[:12]}"
+
+
+def last_text(messages: list[dict]) -> str:
+    return messages[-1]["text"] if messages else ""
+
+
+def test_from_a_question_to_a_reference(servers, inbox, database):
+    user = sender()
+    assert "cramp" in last_text(servers.say(user, "does it hurt?"))
+    assert "first name" in last_text(servers.say(user, "/book_appointment"))
+    assert "phone number" in last_text(servers.say(user, "Priya"))
+    assert "email" in last_text(servers.say(user, "0412 345 678"))
+    assert "When suits you" in last_text(servers.say(user, "skip"))
+    reply = servers.say(user, "any time")
+    assert "any time in the next week" in reply[0]["text"]
+    summary = last_text(servers.say(user, "sore lower back from work"))
+    assert "0412 345 678" in summary and "agree to the clinic contacting you" in summary
+    done = last_text(servers.say(user, "yes"))
+    reference = done.split("reference is ")[1].split(".")[0]
+    assert looks_like_reference(reference)
+
+    [row] = [b for b in BookingStore(database).list() if b.conversation_id == user]
+    assert (row.reference, row.name, row.phone) == (reference, "Priya", "+61412345678")
+    assert row.concern == "sore lower back from work" and row.consent
+    assert row.channel == "rest"
+    [mail] = [m for m in inbox.messages if reference in m["Subject"]]
+    assert mail["To"] == "reception@clinic.example"
+    assert "+61412345678" in mail.get_payload()
+
+
+def test_a_cancelled_form_leaves_no_row(servers, database):
+    user = sender()
+    servers.say(user, "I'd like to book an appointment")
+    servers.say(user, "Tom")
+    assert "nothing was stored" in last_text(servers.say(user, "cancel"))
+    assert [b for b in BookingStore(database).list() if b.conversation_id == user] == []
+
+
+def test_a_faq_question_mid_form_is_answered_then_the_form_resumes(servers):
+    user = sender()
+    servers.say(user, "book me in please")
+    servers.say(user, "Sam")
+    reply = servers.say(user, "how long do the needles stay in?")
+    texts = [m["text"] for m in reply]
+    assert any("1–2 seconds" in t for t in texts)
+    assert "phone number" in texts[-1]
+    assert "email" in last_text(servers.say(user, "07 3123 4567"))
+
+
+def test_an_emergency_mid_form_ends_it(servers):
+    user = sender()
+    servers.say(user, "book a free assessment")
+    reply = servers.say(user, "i have chest pain and can't breathe")
+    assert len(reply) == 1 and "000" in reply[0]["text"]
+    assert "phone number" not in last_text(servers.say(user, "Tom"))
+
+
+def test_a_bad_number_is_asked_again(servers):
+    user = sender()
+    servers.say(user, "I want to book")
+    servers.say(user, "Jess")
+    reply = [m["text"] for m in servers.say(user, "12345")]
+    assert "Australian phone number" in reply[0] and "phone number" in reply[-1]
