@@ -34,7 +34,26 @@ def main(argv: list[str] | None = None) -> int:
     outbox = commands.add_parser("outbox", help="retry queued clinic notifications")
     outbox.add_argument("action", choices=["deliver"])
 
+    handoff = commands.add_parser("handoff", help="give a paused conversation back")
+    handoff.add_argument("action", choices=["resume"])
+    handoff.add_argument("conversation")
+
     args = parser.parse_args(argv)
+    if args.command == "handoff":
+        from bot.handoff import resume
+        from bot.settings import load_settings
+
+        settings = load_settings()
+        if not settings.api_token:
+            print("Set RASA_API_TOKEN to the token the Rasa server runs with.")
+            return 2
+        resume(
+            f"http://localhost:{settings.rasa_port}",
+            settings.api_token,
+            args.conversation,
+        )
+        print(f"{args.conversation}: the assistant answers again")
+        return 0
     if args.command == "bookings":
         return staff.run(args)
     if args.command == "outbox":

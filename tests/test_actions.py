@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from rasa_sdk.events import SlotSet
 
-from actions.contact import ActionShareClinicContact
 from actions.fallback import ActionHandleFallback
 from actions.faq import ActionAnswerConditions, ActionGiveDisclaimer
-from bot.clinic import load_clinic
 from tests.conftest import make_tracker, user_event
 
 
@@ -135,19 +133,59 @@ async def test_fallback_after_an_understood_message_starts_over(dispatcher, doma
     assert dispatcher.messages[0]["response"] == "utter_did_you_mean"
 
 
-async def test_booking_request_gets_the_clinic_booking_details(dispatcher, domain):
-    tracker = make_tracker("book me in", "book_appointment")
-    await ActionShareClinicContact().run(dispatcher, tracker, domain)
-    [message] = dispatcher.messages
-    clinic = load_clinic()
-    assert message["response"] == "utter_book_appointment"
-    assert message["booking_link"] == clinic.booking_link
-    assert message["phone"] == clinic.phone
+class TestHandoff:
+    """Opening hours decide between pausing for staff and giving hours."""
 
+    @staticmethod
+    def at(hour: int, day: int = 24):
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
 
-async def test_handoff_gets_phone_and_hours(dispatcher, domain):
-    tracker = make_tracker("real person pls", "human_handoff")
-    await ActionShareClinicContact().run(dispatcher, tracker, domain)
-    [message] = dispatcher.messages
-    assert message["response"] == "utter_clinic_contact"
-    assert message["hours"].startswith("Mon 7 am–7 pm")
+        return datetime(2026, 11, day, hour, tzinfo=ZoneInfo("Australia/Brisbane"))
+
+    async def test_open_notifies_staff_with_transcript_and_pauses(
+        self, dispatcher, domain, monkeypatch
+    ):
+        from rasa_sdk.events import ConversationPaused
+
+        from actions import handoff
+
+        sent = []
+        monkeypatch.setattr(handoff, "now", lambda: self.at(10))
+        monkeypatch.setattr(handoff, "send_mail", lambda *args: sent.append(args))
+        history = [user_event("does it hurt", "faq_does_it_hurt")]
+        tracker = make_tracker("real person pls", "human_handoff", history=history)
+        events = await handoff.ActionHandoffHuman().run(dispatcher, tracker, domain)
+        assert events == [ConversationPaused()]
+        assert dispatcher.messages[0]["response"] == "utter_handoff_open"
+        [(_, to, subject, body)] = sent
+        assert to == "reception@clinic.example" and "test-user" in subject
+        assert "Patient: does it hurt" in body and "handoff resume test-user" in body
+
+    async def test_closed_gives_hours_and_phone(self, dispatcher, domain, monkeypatch):
+        from actions import handoff
+
+        monkeypatch.setattr(handoff, "now", lambda: self.at(10, day=29))
+        events = await handoff.ActionHandoffHuman().run(
+            dispatcher, make_tracker("human", "human_handoff"), domain
+        )
+        assert events == []
+        [message] = dispatcher.messages
+        assert message["response"] == "utter_handoff_closed"
+        assert message["hours"].startswith("Mon 7 am") and message["phone"]
+
+    async def test_mail_failure_gives_the_phone_and_does_not_pause(
+        self, dispatcher, domain, monkeypatch
+    ):
+        from actions import handoff
+
+        def broken(*_):
+            raise OSError("smtp down")
+
+        monkeypatch.setattr(handoff, "now", lambda: self.at(10))
+        monkeypatch.setattr(handoff, "send_mail", broken)
+        events = await handoff.ActionHandoffHuman().run(
+            dispatcher, make_tracker("human", "human_handoff"), domain
+        )
+        assert events == []
+        assert dispatcher.messages[0]["response"] == "utter_handoff_failed"

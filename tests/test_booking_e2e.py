@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import email
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
 from aiosmtpd.controller import Controller
 
+from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
-from tests.servers import MODEL, Servers, free_port
+from tests.servers import MODEL, TOKEN, Servers, free_port
 
 
 class Inbox:
@@ -48,6 +52,7 @@ def servers(tmp_path_factory, inbox, database):
         "DATABASE_URL": database,
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(inbox.port),
+        "CLINIC_SETTINGS": str(PROJECT_ROOT / "tests" / "fixtures" / "always_open.yml"),
     }
     servers = Servers(root / "conversations.db", root / "servers.log", env)
     servers.start()
@@ -120,3 +125,19 @@ def test_a_bad_number_is_asked_again(servers):
     servers.say(user, "Jess")
     reply = [m["text"] for m in servers.say(user, "12345")]
     assert "Australian phone number" in reply[0] and "phone number" in reply[-1]
+
+
+def test_handoff_pauses_until_staff_resume(servers, inbox):
+    user = sender()
+    servers.say(user, "does dry needling hurt")
+    reply = last_text(servers.say(user, "can I talk to a real person please"))
+    assert "A person will reply" in reply
+    [mail] = [m for m in inbox.messages if user in m["Subject"]]
+    assert "Patient: does dry needling hurt" in mail.get_payload()
+    assert servers.say(user, "hello? anyone there?") == []
+    env = {**os.environ, "RASA_PORT": str(servers.rasa_port), "RASA_API_TOKEN": TOKEN}
+    subprocess.run(
+        [sys.executable, "-m", "bot", "handoff", "resume", user],
+        cwd=PROJECT_ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    assert "cramp" in last_text(servers.say(user, "does it hurt?"))

@@ -1,0 +1,48 @@
+"""Hand a conversation to a person at the clinic, and give it back to the bot.
+
+The bot pauses a conversation with Rasa's ``ConversationPaused`` event, so it
+stays silent until staff resume it through Rasa's HTTP API.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import requests
+
+from bot.clinic import DAYS, Clinic
+
+
+def is_open(clinic: Clinic, now: datetime) -> bool:
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo(clinic.timezone))
+    hours = clinic.opening_hours.get(DAYS[local.weekday()])
+    return bool(hours) and hours[0] <= local.time() < hours[1]
+
+
+def transcript(events: list[dict], limit: int = 40) -> str:
+    """The last user and bot messages, one per line, for staff."""
+    lines = []
+    for event in events:
+        if event.get("event") == "user" and event.get("text"):
+            lines.append(f"Patient: {event['text']}")
+        elif event.get("event") == "bot" and event.get("text"):
+            lines.append(f"Assistant: {event['text']}")
+    return "\n".join(lines[-limit:]) or "(no messages)"
+
+
+def resume(rasa_url: str, token: str, conversation_id: str) -> None:
+    """Un-pause a conversation so the assistant answers again.
+
+    The pause happened inside an action, so the tracker never went back to
+    listening; appending ``action_listen`` lets the next message be handled
+    as a fresh turn.
+    """
+    response = requests.post(
+        f"{rasa_url.rstrip('/')}/conversations/{conversation_id}/tracker/events",
+        params={"token": token},
+        json=[{"event": "resume"}, {"event": "action", "name": "action_listen"}],
+        timeout=10,
+    )
+    response.raise_for_status()
