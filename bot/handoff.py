@@ -7,6 +7,7 @@ stays silent until staff resume it through Rasa's HTTP API.
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -14,8 +15,6 @@ from bot.clinic import DAYS, Clinic
 
 
 def is_open(clinic: Clinic, now: datetime) -> bool:
-    from zoneinfo import ZoneInfo
-
     local = now.astimezone(ZoneInfo(clinic.timezone))
     hours = clinic.opening_hours.get(DAYS[local.weekday()])
     return bool(hours) and hours[0] <= local.time() < hours[1]
