@@ -128,6 +128,19 @@ class ValidateBookingForm(FormValidationAction):
             failures[slot] = 0
         return {slot: None, "form_failures": failures}
 
+    def _accept_or_reask(
+        self,
+        slot: str,
+        cleaned: str | None,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+    ) -> dict[str, Any]:
+        """Keep a cleaned answer, or say ``utter_invalid_<slot>`` and count a miss."""
+        if cleaned:
+            return {slot: cleaned}
+        dispatcher.utter_message(response=f"utter_invalid_{slot}")
+        return self._failed(slot, dispatcher, tracker)
+
     async def validate_first_name(
         self,
         value: Any,
@@ -135,11 +148,9 @@ class ValidateBookingForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        name = clean_name(str(value or ""))
-        if name:
-            return {"first_name": name}
-        dispatcher.utter_message(response="utter_invalid_first_name")
-        return self._failed("first_name", dispatcher, tracker)
+        return self._accept_or_reask(
+            "first_name", clean_name(str(value or "")), dispatcher, tracker
+        )
 
     async def validate_phone(
         self,
@@ -148,11 +159,9 @@ class ValidateBookingForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        phone = normalise_phone(str(value or ""))
-        if phone:
-            return {"phone": phone}
-        dispatcher.utter_message(response="utter_invalid_phone")
-        return self._failed("phone", dispatcher, tracker)
+        return self._accept_or_reask(
+            "phone", normalise_phone(str(value or "")), dispatcher, tracker
+        )
 
     async def validate_email(
         self,
@@ -164,11 +173,9 @@ class ValidateBookingForm(FormValidationAction):
         text = str(value or "")
         if SKIP.match(text) or text == NO_EMAIL:
             return {"email": NO_EMAIL}
-        email = normalise_email(text)
-        if email:
-            return {"email": email}
-        dispatcher.utter_message(response="utter_invalid_email")
-        return self._failed("email", dispatcher, tracker)
+        return self._accept_or_reask(
+            "email", normalise_email(text), dispatcher, tracker
+        )
 
     async def validate_preferred_time(
         self,
@@ -206,11 +213,9 @@ class ValidateBookingForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        concern = clean_concern(str(value or ""))
-        if concern:
-            return {"concern": concern}
-        dispatcher.utter_message(response="utter_invalid_concern")
-        return self._failed("concern", dispatcher, tracker)
+        return self._accept_or_reask(
+            "concern", clean_concern(str(value or "")), dispatcher, tracker
+        )
 
     async def validate_booking_confirmed(
         self,
