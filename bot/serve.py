@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from bot import PROJECT_ROOT
+from bot.channels.credentials import write_credentials
 from bot.settings import Settings, load_settings
 
 
@@ -36,15 +37,19 @@ def action_server_command(settings: Settings) -> list[str]:
     ]  # fmt: skip
 
 
-def rasa_server_command(settings: Settings, api_token: str) -> list[str]:
-    """The HTTP API (/model/parse, /conversations) always needs the token."""
+def rasa_server_command(
+    settings: Settings, api_token: str, credentials: Path
+) -> list[str]:
+    """The HTTP API (/model/parse, /conversations) always needs the token;
+    browsers may call Rasa only from the allowed origins."""
     return [
         rasa_bin(), "run",
         "--model", str(settings.model_path),
         "--port", str(settings.rasa_port),
         "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
-        "--credentials", str(PROJECT_ROOT / "credentials.yml"),
+        "--credentials", str(credentials),
         "--enable-api", "--auth-token", api_token,
+        "--cors", *settings.web.allowed_origins,
     ]  # fmt: skip
 
 
@@ -57,10 +62,15 @@ def serve(settings: Settings | None = None) -> int:
     settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
     env = environment(settings)
     api_token = settings.api_token or secrets.token_urlsafe(24)
+    credentials = write_credentials(
+        settings, settings.tracker_db.parent / f"credentials-{settings.rasa_port}.yml"
+    )
     processes = [
         subprocess.Popen(action_server_command(settings), cwd=PROJECT_ROOT, env=env),
         subprocess.Popen(
-            rasa_server_command(settings, api_token), cwd=PROJECT_ROOT, env=env
+            rasa_server_command(settings, api_token, credentials),
+            cwd=PROJECT_ROOT,
+            env=env,
         ),
     ]
     print(

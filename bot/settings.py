@@ -24,6 +24,53 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """The demo page with the chat widget, and who may talk to Rasa from a browser."""
+
+    port: int
+    allowed_origins: tuple[str, ...]
+    rasa_public_url: str
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    """WhatsApp through Twilio. ``webhook_url`` is the public address Twilio
+    posts to; its signature covers that exact URL, so it must be configured."""
+
+    account_sid: str
+    auth_token: str
+    whatsapp_number: str
+    webhook_url: str
+    api_url: str
+
+
+@dataclass(frozen=True)
+class MessengerSettings:
+    verify_token: str
+    app_secret: str
+    page_access_token: str
+    api_url: str
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    access_token: str
+    bot_name: str
+    webhook_url: str
+    secret_token: str
+    api_url: str
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """A messaging channel is ``None`` unless all of its secrets are set."""
+
+    whatsapp: TwilioSettings | None
+    messenger: MessengerSettings | None
+    telegram: TelegramSettings | None
+
+
+@dataclass(frozen=True)
 class Settings:
     rasa_port: int
     action_port: int
@@ -35,6 +82,8 @@ class Settings:
     smtp: SmtpSettings
     webhook_url: str | None
     webhook_secret: str | None
+    web: WebSettings
+    channels: ChannelSettings
 
     def notification_targets(self) -> tuple[str, ...]:
         """Where booking requests go: email always, the webhook when configured."""
@@ -59,10 +108,77 @@ def _port(name: str, default: int) -> int:
     return port
 
 
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _all_set(*names: str) -> dict[str, str] | None:
+    """The values when every one of ``names`` is set, else ``None``."""
+    values = {name: _env(name) for name in names}
+    return values if all(values.values()) else None
+
+
+def _web(rasa_port: int) -> WebSettings:
+    port = _port("WEB_PORT", 8080)
+    demo = (f"http://localhost:{port}", f"http://127.0.0.1:{port}")
+    raw = _env("ALLOWED_ORIGINS")
+    origins = tuple(o.strip() for o in raw.split(",") if o.strip()) if raw else demo
+    return WebSettings(
+        port=port,
+        allowed_origins=origins,
+        rasa_public_url=_env("RASA_PUBLIC_URL") or f"http://localhost:{rasa_port}",
+    )
+
+
+def _channels() -> ChannelSettings:
+    twilio = _all_set(
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_WHATSAPP_NUMBER",
+        "TWILIO_WEBHOOK_URL",
+    )
+    messenger = _all_set(
+        "FACEBOOK_VERIFY_TOKEN", "FACEBOOK_APP_SECRET", "FACEBOOK_PAGE_ACCESS_TOKEN"
+    )
+    telegram = _all_set(
+        "TELEGRAM_ACCESS_TOKEN",
+        "TELEGRAM_BOT_NAME",
+        "TELEGRAM_WEBHOOK_URL",
+        "TELEGRAM_SECRET_TOKEN",
+    )
+    return ChannelSettings(
+        whatsapp=twilio
+        and TwilioSettings(
+            account_sid=twilio["TWILIO_ACCOUNT_SID"],
+            auth_token=twilio["TWILIO_AUTH_TOKEN"],
+            whatsapp_number=twilio["TWILIO_WHATSAPP_NUMBER"],
+            webhook_url=twilio["TWILIO_WEBHOOK_URL"],
+            api_url=_env("TWILIO_API_URL") or "https://api.twilio.com",
+        ),
+        messenger=messenger
+        and MessengerSettings(
+            verify_token=messenger["FACEBOOK_VERIFY_TOKEN"],
+            app_secret=messenger["FACEBOOK_APP_SECRET"],
+            page_access_token=messenger["FACEBOOK_PAGE_ACCESS_TOKEN"],
+            api_url=_env("FACEBOOK_API_URL") or "https://graph.facebook.com/v17.0",
+        ),
+        telegram=telegram
+        and TelegramSettings(
+            access_token=telegram["TELEGRAM_ACCESS_TOKEN"],
+            bot_name=telegram["TELEGRAM_BOT_NAME"],
+            webhook_url=telegram["TELEGRAM_WEBHOOK_URL"],
+            secret_token=telegram["TELEGRAM_SECRET_TOKEN"],
+            api_url=_env("TELEGRAM_API_URL") or "https://api.telegram.org",
+        ),
+    )
+
+
 def load_settings() -> Settings:
     action_port = _port("ACTION_PORT", 5055)
+    rasa_port = _port("RASA_PORT", 5005)
     return Settings(
-        rasa_port=_port("RASA_PORT", 5005),
+        rasa_port=rasa_port,
         action_port=action_port,
         model_path=Path(
             os.environ.get("MODEL_PATH", PROJECT_ROOT / "models" / "faq.tar.gz")
@@ -88,4 +204,6 @@ def load_settings() -> Settings:
         ),
         webhook_url=os.environ.get("BOOKING_WEBHOOK_URL") or None,
         webhook_secret=os.environ.get("BOOKING_WEBHOOK_SECRET") or None,
+        web=_web(rasa_port),
+        channels=_channels(),
     )

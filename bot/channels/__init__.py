@@ -1,0 +1,1 @@
+"""Input channels: the website widget and the messaging apps."""
