@@ -93,29 +93,9 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class ValidateBookingForm(FormValidationAction):
-    """Checks every answer; after two misses on one slot offers a way out."""
-
-    def name(self) -> str:
-        return "validate_booking_form"
-
-    async def required_slots(
-        self,
-        domain_slots: list[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[str]:
-        return list(FORM_SLOTS)
-
-    async def extract_concern(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        """Reuse a body part or condition named earlier instead of asking."""
-        if tracker.get_slot("concern"):
-            return {}
-        mentioned = tracker.get_slot("condition") or tracker.get_slot("body_part")
-        return {"concern": mentioned} if mentioned else {}
+class ContactValidation:
+    """Name and phone checks shared by the booking and callback forms; after
+    two misses on one slot the user is offered a way out."""
 
     def _failed(
         self, slot: str, dispatcher: CollectingDispatcher, tracker: Tracker
@@ -162,6 +142,31 @@ class ValidateBookingForm(FormValidationAction):
         return self._accept_or_reask(
             "phone", normalise_phone(str(value or "")), dispatcher, tracker
         )
+
+
+class ValidateBookingForm(ContactValidation, FormValidationAction):
+    """Checks every answer of the booking form."""
+
+    def name(self) -> str:
+        return "validate_booking_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        return list(FORM_SLOTS)
+
+    async def extract_concern(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """Reuse a body part or condition named earlier instead of asking."""
+        if tracker.get_slot("concern"):
+            return {}
+        mentioned = tracker.get_slot("condition") or tracker.get_slot("body_part")
+        return {"concern": mentioned} if mentioned else {}
 
     async def validate_email(
         self,
@@ -317,7 +322,7 @@ class ActionSubmitBooking(Action):
 
 
 class ActionCancelBooking(Action):
-    """ "Stop", "cancel", "never mind": end the form, store nothing."""
+    """ "Stop", "cancel", "never mind": end either form, store nothing."""
 
     def name(self) -> str:
         return "action_cancel_booking"
@@ -325,7 +330,10 @@ class ActionCancelBooking(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        dispatcher.utter_message(response="utter_booking_cancelled")
+        if tracker.active_loop_name == "callback_form":
+            dispatcher.utter_message(response="utter_callback_cancelled")
+        else:
+            dispatcher.utter_message(response="utter_booking_cancelled")
         return [ActiveLoop(None), *form_reset(keep_contact=True)]
 
 

@@ -12,8 +12,7 @@ from bot.settings import load_settings
 
 @lru_cache(maxsize=1)
 def booking_store() -> BookingStore:
-    settings = load_settings()
-    return BookingStore(settings.database_url, settings.notification_targets())
+    return BookingStore.from_settings(load_settings())
 
 
 @lru_cache(maxsize=1)

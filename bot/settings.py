@@ -82,6 +82,8 @@ class Settings:
     smtp: SmtpSettings
     webhook_url: str | None
     webhook_secret: str | None
+    outbox_retry_seconds: float
+    outbox_backoff_seconds: float
     web: WebSettings
     channels: ChannelSettings
 
@@ -204,6 +206,8 @@ def load_settings() -> Settings:
         ),
         webhook_url=os.environ.get("BOOKING_WEBHOOK_URL") or None,
         webhook_secret=os.environ.get("BOOKING_WEBHOOK_SECRET") or None,
+        outbox_retry_seconds=float(os.environ.get("OUTBOX_RETRY_SECONDS", "60")),
+        outbox_backoff_seconds=float(os.environ.get("OUTBOX_BACKOFF_SECONDS", "30")),
         web=_web(rasa_port),
         channels=_channels(),
     )

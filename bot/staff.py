@@ -11,8 +11,7 @@ from bot.settings import load_settings
 
 
 def store() -> BookingStore:
-    settings = load_settings()
-    return BookingStore(settings.database_url, settings.notification_targets())
+    return BookingStore.from_settings(load_settings())
 
 
 def _line(b: Booking) -> str:

@@ -92,6 +92,39 @@ def test_from_a_question_to_a_reference(servers, inbox, database):
     assert "+61412345678" in mail.get_payload()
 
 
+def test_change_my_number_edits_one_answer(servers, database):
+    user = sender()
+    servers.say(user, "can I book a free assessment")
+    servers.say(user, "Noah")
+    servers.say(user, "0412 345 678")
+    servers.say(user, "no thanks")
+    servers.say(user, "monday morning")
+    summary = last_text(servers.say(user, "tight calves from running"))
+    assert "0412 345 678" in summary
+    reply = [m["text"] for m in servers.say(user, "actually can I change my number")]
+    assert "fix that" in reply[0] and "phone number" in reply[-1]
+    summary = last_text(servers.say(user, "0498 765 432"))
+    assert "0498 765 432" in summary and "tight calves from running" in summary
+    servers.say(user, "yes")
+    [row] = [b for b in BookingStore(database).list() if b.conversation_id == user]
+    assert (row.name, row.phone) == ("Noah", "+61498765432")
+    assert row.concern == "tight calves from running"
+
+
+def test_a_condition_mentioned_earlier_is_not_asked_again(servers, database):
+    user = sender()
+    assert "sciatica" in last_text(servers.say(user, "can dry needling help sciatica"))
+    servers.say(user, "ok I'd like to book")
+    servers.say(user, "Ava")
+    servers.say(user, "+61 7 3123 4567")
+    servers.say(user, "skip")
+    summary = last_text(servers.say(user, "friday afternoon"))
+    assert "Please check your request" in summary and "Help with: sciatica" in summary
+    servers.say(user, "yes")
+    [row] = [b for b in BookingStore(database).list() if b.conversation_id == user]
+    assert (row.phone, row.concern) == ("+61731234567", "sciatica")
+
+
 def test_a_cancelled_form_leaves_no_row(servers, database):
     user = sender()
     servers.say(user, "I'd like to book an appointment")

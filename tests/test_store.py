@@ -155,9 +155,9 @@ def test_failed_notification_stays_queued_and_is_retried(store):
         "email": "pending",
         "webhook": "sent",
     }
-    assert store.due_notifications() == []
+    assert store.claim_due_notifications() == []
     later = datetime.now(timezone.utc) + timedelta(minutes=5)
-    [due] = store.due_notifications(later)
+    [due] = store.claim_due_notifications(later)
     assert due.target == "email" and due.attempts == 1
 
 
@@ -167,3 +167,27 @@ def test_booking_email_carries_the_request(store):
     assert booking.reference in subject and "Priya" in subject
     assert "+61412345678" in body and "Wed 25 Nov, afternoon" in body
     assert "sore lower back" in body and "Consent to contact: yes" in body
+
+
+def test_a_claimed_notification_is_not_handed_out_twice(store):
+    """The retry loop and a new booking (or two instances) deliver at once."""
+    booking, _ = store.submit(request())
+    first = store.claim_due_notifications()
+    assert sorted(n.target for n in first) == ["email", "webhook"]
+    assert store.claim_due_notifications() == []
+    other = BookingStore(store.url, ("email", "webhook"))
+    assert other.claim_due_notifications() == []
+    after_lease = datetime.now(timezone.utc) + timedelta(minutes=3)
+    assert len(other.claim_due_notifications(after_lease)) == 2
+    other.engine.dispose()
+
+
+def test_failed_delivery_backs_off_by_the_configured_base(store):
+    store.submit(request())
+    quick = BookingStore(store.url, ("email", "webhook"), timedelta(seconds=1))
+    counts = deliver_due(quick, {"email": lambda b: 1 / 0, "webhook": lambda b: None})
+    assert counts == {"sent": 1, "failed": 1}
+    soon = datetime.now(timezone.utc) + timedelta(seconds=2)
+    [due] = quick.claim_due_notifications(soon)
+    assert due.target == "email" and due.attempts == 1
+    quick.engine.dispose()

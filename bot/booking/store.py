@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +40,7 @@ Base = declarative_base()
 STATUSES = ("new", "contacted", "booked", "closed")
 TARGETS = ("email", "webhook")
 MAX_BACKOFF = timedelta(hours=1)
+CLAIM_LEASE = timedelta(minutes=2)
 
 
 def utcnow() -> datetime:
@@ -178,11 +180,25 @@ def make_engine(url: str) -> Engine:
 class BookingStore:
     """All reads and writes of booking requests; connects on first use."""
 
-    def __init__(self, url: str, targets: Iterable[str] = ("email",)):
+    def __init__(
+        self,
+        url: str,
+        targets: Iterable[str] = ("email",),
+        backoff: timedelta = timedelta(seconds=30),
+    ):
         self.url = url
+        self.backoff = backoff
         self.targets = tuple(t for t in targets if t in TARGETS)
         self._engine: Engine | None = None
         self._sessions: sessionmaker | None = None
+
+    @classmethod
+    def from_settings(cls, settings) -> BookingStore:
+        return cls(
+            settings.database_url,
+            settings.notification_targets(),
+            timedelta(seconds=settings.outbox_backoff_seconds),
+        )
 
     @property
     def engine(self) -> Engine:
@@ -268,17 +284,38 @@ class BookingStore:
             select(BookingRow).where(BookingRow.reference == reference.strip().upper())
         ).scalar_one_or_none()
 
-    def due_notifications(
+    def claim_due_notifications(
         self, now: datetime | None = None
     ) -> list[PendingNotification]:
-        now = now or utcnow()
+        """Due notifications, each claimed for a while so that two deliverers
+        (the retry loop and a fresh booking, or two instances) never send the
+        same one twice. A claim that is never resolved expires and is retried."""
+        now = _to_utc(now or utcnow())
         with self.session() as session:
-            rows = session.execute(
-                select(NotificationRow)
-                .where(NotificationRow.status == "pending")
-                .where(NotificationRow.next_attempt_at <= _to_utc(now))
-                .order_by(NotificationRow.id)
-            ).scalars()
+            candidates = (
+                session.execute(
+                    select(NotificationRow.id)
+                    .where(NotificationRow.status == "pending")
+                    .where(NotificationRow.next_attempt_at <= now)
+                    .order_by(NotificationRow.id)
+                )
+                .scalars()
+                .all()
+            )
+            claimed = []
+            for notification_id in candidates:
+                won = session.execute(
+                    update(NotificationRow)
+                    .where(NotificationRow.id == notification_id)
+                    .where(NotificationRow.status == "pending")
+                    .where(NotificationRow.next_attempt_at <= now)
+                    .values(next_attempt_at=now + CLAIM_LEASE)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                session.commit()
+                if won:
+                    claimed.append(notification_id)
+            rows = [session.get(NotificationRow, i) for i in claimed]
             return [
                 PendingNotification(
                     r.id, r.target, r.attempts, Booking.from_row(r.booking)
@@ -299,7 +336,7 @@ class BookingStore:
             row = session.get(NotificationRow, notification_id)
             row.attempts += 1
             row.last_error = error[:1000]
-            delay = min(timedelta(seconds=30 * 2 ** (row.attempts - 1)), MAX_BACKOFF)
+            delay = min(self.backoff * 2 ** (row.attempts - 1), MAX_BACKOFF)
             row.next_attempt_at = utcnow() + delay
             session.commit()
 

@@ -66,7 +66,7 @@ def deliver_due(
 ) -> dict[str, int]:
     """Try every due notification (or only one booking's); count the outcomes."""
     counts = {"sent": 0, "failed": 0}
-    for item in store.due_notifications():
+    for item in store.claim_due_notifications():
         if reference and item.booking.reference != reference:
             continue
         sender = senders.get(item.target)

@@ -1,0 +1,25 @@
+"""Retry queued notifications in the background, so a booking made while the
+mail server was down still reaches reception once it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+
+async def retry_forever(deliver: Callable[[], dict[str, int]], interval: float) -> None:
+    """Call ``deliver`` (blocking, run in a thread) every ``interval`` seconds.
+
+    A failing round is logged and the loop goes on; only cancellation ends it.
+    """
+    while True:
+        try:
+            counts = await asyncio.to_thread(deliver)
+            if counts.get("sent") or counts.get("failed"):
+                logger.info("outbox retry: %s", counts)
+        except Exception:  # noqa: BLE001 - e.g. the database is down; try later
+            logger.exception("outbox retry round failed")
+        await asyncio.sleep(interval)

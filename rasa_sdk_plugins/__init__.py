@@ -1,0 +1,40 @@
+"""rasa_sdk's plugin hook (it imports a package of exactly this name): start the
+notification retry loop with the action server and stop it with the server."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("rasa_sdk")
+
+
+def init_hooks(manager: pluggy.PluginManager) -> None:
+    manager.register(sys.modules[__name__])
+
+
+@hookimpl
+def attach_sanic_app_extensions(app) -> None:
+    app.register_listener(start_outbox_retry, "after_server_start")
+    app.register_listener(stop_outbox_retry, "before_server_stop")
+
+
+async def start_outbox_retry(app, _loop) -> None:
+    from actions import services
+    from bot.notify.outbox import deliver_due
+    from bot.notify.retry import retry_forever
+    from bot.settings import load_settings
+
+    def deliver() -> dict[str, int]:
+        return deliver_due(services.booking_store(), services.notification_senders())
+
+    interval = load_settings().outbox_retry_seconds
+    app.ctx.outbox_retry = asyncio.create_task(retry_forever(deliver, interval))
+
+
+async def stop_outbox_retry(app, _loop) -> None:
+    task = getattr(app.ctx, "outbox_retry", None)
+    if task:
+        task.cancel()
