@@ -22,7 +22,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 .PHONY: help setup run shell test lint validate unit conversations evaluate train clean
 
 help:
-	@echo "make run    set up, train if needed, serve Rasa (:5005) and actions (:5055)"
+	@echo "make run    set up, train if needed, serve Rasa (:5005), actions (:5055) and the website (:8080)"
 	@echo "make test   set up, train if needed, run every check and test"
 	@echo "make shell  chat with the assistant in this terminal"
 
@@ -39,7 +39,12 @@ $(SPACY_STAMP): $(INSTALLED) bot/nlp/builder.py bot/nlp/terms.py bot/nlp/terms.y
 	$(PY) -m bot.nlp.builder --output $(SPACY_MODEL)
 	touch $@
 
-setup: $(INSTALLED) $(SPACY_STAMP)
+# The chat widget's browser dependencies (socket.io-client), pinned in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+setup: $(INSTALLED) $(SPACY_STAMP) node_modules/.installed
 
 $(MODEL): $(INSTALLED) $(TRAINING)
 	$(RASA) train --fixed-model-name faq --out models
@@ -51,10 +56,7 @@ run: setup $(MODEL)
 	$(PY) -m bot serve
 
 shell: setup $(MODEL)
-	@$(RASA) run actions --actions actions --port 5055 >/dev/null 2>&1 & pid=$$!; \
-	trap "kill $$pid" EXIT; \
-	ACTION_ENDPOINT_URL=http://localhost:5055/webhook TRACKER_DB=var/conversations.db \
-	$(RASA) shell --model $(MODEL) --endpoints endpoints.yml
+	$(PY) -m bot shell
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -13,7 +13,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("serve", help="run the Rasa and action servers")
+    commands.add_parser(
+        "serve", help="run the Rasa and action servers and the demo website"
+    )
+    commands.add_parser("shell", help="chat with the assistant in this terminal")
 
     evaluate = commands.add_parser("evaluate", help="score the held-out NLU set")
     evaluate.add_argument(
@@ -70,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.serve import serve
 
         return serve()
+    if args.command == "shell":
+        from bot.serve import shell
+
+        return shell()
     if args.command == "evaluate":
         from bot.evaluate import evaluate as run_evaluation
 

@@ -1,4 +1,5 @@
-"""Start the action server and the Rasa server together, stop both together."""
+"""Start the action server, the Rasa server(s) and the demo website together,
+stop them together."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot import PROJECT_ROOT
 from bot.channels.credentials import write_credentials
+from bot.endpoints import write_endpoints
 from bot.settings import Settings, load_settings
 
 
@@ -21,9 +24,13 @@ def rasa_bin() -> str:
 
 def environment(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(settings.rasa_environment())
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    # One message is a tiny tensor: thread pools cost more than they give,
+    # and several server processes share two cores (see README, profile).
+    env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
+    env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p
     )
@@ -38,52 +45,65 @@ def action_server_command(settings: Settings) -> list[str]:
 
 
 def rasa_server_command(
-    settings: Settings, api_token: str, credentials: Path
+    settings: Settings, api_token: str, config_dir: Path, port: int
 ) -> list[str]:
     """The HTTP API (/model/parse, /conversations) always needs the token;
     browsers may call Rasa only from the allowed origins."""
     return [
-        rasa_bin(), "run",
+        sys.executable, "-m", "bot.rasa_server", "run",
         "--model", str(settings.model_path),
-        "--port", str(settings.rasa_port),
-        "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
-        "--credentials", str(credentials),
+        "--port", str(port),
+        "--endpoints", str(config_dir / "endpoints.yml"),
+        "--credentials", str(config_dir / "credentials.yml"),
         "--enable-api", "--auth-token", api_token,
         "--cors", *settings.web.allowed_origins,
     ]  # fmt: skip
 
 
-def serve(settings: Settings | None = None) -> int:
-    """Run both servers until one exits or we are interrupted."""
-    settings = settings or load_settings()
-    if not settings.model_path.exists():
-        print(f"No trained model at {settings.model_path}; run `make run`.")
-        return 1
+def write_config(settings: Settings, config_dir: Path) -> Path:
+    """endpoints.yml and credentials.yml for this run, from the settings."""
+    write_endpoints(settings, config_dir / "endpoints.yml")
+    write_credentials(settings, config_dir / "credentials.yml")
+    return config_dir
+
+
+def start(
+    settings: Settings, rasa_ports: Sequence[int], api_token: str
+) -> list[subprocess.Popen]:
+    """Action server, one Rasa server per port, and the demo website."""
     settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
-    env = environment(settings)
-    api_token = settings.api_token or secrets.token_urlsafe(24)
-    credentials = write_credentials(
-        settings, settings.tracker_db.parent / f"credentials-{settings.rasa_port}.yml"
+    config_dir = write_config(
+        settings, settings.tracker_db.parent / f"run-{settings.rasa_port}"
     )
-    processes = [
-        subprocess.Popen(action_server_command(settings), cwd=PROJECT_ROOT, env=env),
-        subprocess.Popen(
-            rasa_server_command(settings, api_token, credentials),
-            cwd=PROJECT_ROOT,
-            env=env,
+    env = environment(settings)
+
+    def run(command: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+
+    return [
+        run(action_server_command(settings)),
+        *(
+            run(rasa_server_command(settings, api_token, config_dir, port))
+            for port in rasa_ports
         ),
+        run([sys.executable, "-m", "bot.web"]),
     ]
+
+
+def api_token_for(settings: Settings) -> str:
+    if settings.api_token:
+        return settings.api_token
+    token = secrets.token_urlsafe(24)
     print(
-        f"Rasa: http://localhost:{settings.rasa_port}/webhooks/rest/webhook  "
-        f"actions: http://localhost:{settings.action_port}/webhook",
+        "RASA_API_TOKEN is not set; the HTTP API uses a one-off token for "
+        f"this run: {token}",
         flush=True,
     )
-    if not settings.api_token:
-        print(
-            "RASA_API_TOKEN is not set; the HTTP API uses a one-off token for "
-            f"this run: {api_token}",
-            flush=True,
-        )
+    return token
+
+
+def supervise(processes: Sequence[subprocess.Popen]) -> int:
+    """Wait until one process exits or we are interrupted, then stop them all."""
     stopping = False
 
     def stop(*_):
@@ -105,3 +125,42 @@ def serve(settings: Settings | None = None) -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
     return 0 if stopping else 1
+
+
+def serve(settings: Settings | None = None) -> int:
+    """Run the servers until one exits or we are interrupted."""
+    settings = settings or load_settings()
+    if not settings.model_path.exists():
+        print(f"No trained model at {settings.model_path}; run `make run`.")
+        return 1
+    processes = start(settings, [settings.rasa_port], api_token_for(settings))
+    print(
+        f"Rasa: http://localhost:{settings.rasa_port}/webhooks/rest/webhook  "
+        f"actions: http://localhost:{settings.action_port}/webhook  "
+        f"website with the chat widget: http://localhost:{settings.web.port}/",
+        flush=True,
+    )
+    return supervise(processes)
+
+
+def shell(settings: Settings | None = None) -> int:
+    """Chat in this terminal: the action server in the background, rasa shell."""
+    settings = settings or load_settings()
+    config_dir = write_config(settings, settings.tracker_db.parent / "run-shell")
+    env = environment(settings)
+    actions = subprocess.Popen(
+        action_server_command(settings),
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        command = [
+            rasa_bin(), "shell", "--model", str(settings.model_path),
+            "--endpoints", str(config_dir / "endpoints.yml"),
+        ]  # fmt: skip
+        return subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode
+    finally:
+        actions.terminate()
+        actions.wait(timeout=15)

@@ -79,6 +79,7 @@ class Settings:
     action_endpoint_url: str
     api_token: str | None
     database_url: str
+    redis_url: str | None
     smtp: SmtpSettings
     webhook_url: str | None
     webhook_secret: str | None
@@ -90,13 +91,6 @@ class Settings:
     def notification_targets(self) -> tuple[str, ...]:
         """Where booking requests go: email always, the webhook when configured."""
         return ("email", "webhook") if self.webhook_url else ("email",)
-
-    def rasa_environment(self) -> dict[str, str]:
-        """Variables that ``endpoints.yml`` interpolates."""
-        return {
-            "ACTION_ENDPOINT_URL": self.action_endpoint_url,
-            "TRACKER_DB": str(self.tracker_db),
-        }
 
 
 def _port(name: str, default: int) -> int:
@@ -195,6 +189,7 @@ def load_settings() -> Settings:
         database_url=os.environ.get(
             "DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'clinic.db'}"
         ),
+        redis_url=_env("REDIS_URL"),
         smtp=SmtpSettings(
             host=os.environ.get("SMTP_HOST", "localhost"),
             port=_port("SMTP_PORT", 25),

@@ -31,6 +31,7 @@ class Servers:
     def __init__(self, tracker_db: Path, log: Path, env: dict | None = None):
         self.rasa_port = free_port()
         self.action_port = free_port()
+        self.web_port = free_port()
         self.tracker_db = tracker_db
         self.log = log
         self.extra_env = env or {}
@@ -40,11 +41,16 @@ class Servers:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
 
+    @property
+    def web_url(self) -> str:
+        return f"http://localhost:{self.web_port}"
+
     def start(self) -> None:
         env = {
             **os.environ,
             "RASA_PORT": str(self.rasa_port),
             "ACTION_PORT": str(self.action_port),
+            "WEB_PORT": str(self.web_port),
             "TRACKER_DB": str(self.tracker_db),
             "RASA_API_TOKEN": TOKEN,
             "MODEL_PATH": str(MODEL),
@@ -75,9 +81,10 @@ class Servers:
             health = requests.get(
                 f"http://127.0.0.1:{self.action_port}/health", timeout=2
             )
+            website = requests.get(f"http://127.0.0.1:{self.web_port}/", timeout=2)
         except requests.RequestException:
             return False
-        return status.ok and health.ok
+        return status.ok and health.ok and website.ok
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

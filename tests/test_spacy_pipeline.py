@@ -55,6 +55,21 @@ def test_longest_match_wins(nlp):
     assert ents(nlp, "sore lower back") == [("lower back", "body_part", "lower_back")]
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["can someone ring me back", "please call me back tomorrow", "I'll come back"],
+)
+def test_idioms_are_not_body_parts(nlp, text):
+    assert [label for _, label, _ in ents(nlp, text)] == [builder.NOT_A_TERM]
+
+
+def test_an_idiom_does_not_hide_a_real_body_part(nlp):
+    assert ents(nlp, "ring me back about my sore back") == [
+        ("ring me back", builder.NOT_A_TERM, ""),
+        ("back", "body_part", "back"),
+    ]
+
+
 def test_no_entities_in_plain_questions(nlp):
     assert ents(nlp, "does dry needling hurt") == []
 

@@ -6,27 +6,40 @@ messaging app has no webhook route at all.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
-import yaml
-
+from bot.private_files import write_private_yaml
 from bot.settings import Settings
 
 
 def build_credentials(settings: Settings) -> dict:
     credentials: dict = {
         "rest": None,
-        "socketio": {
+        "bot.channels.socketio.ClinicSocketIOInput": {
             "user_message_evt": "user_uttered",
             "bot_message_evt": "bot_uttered",
             "session_persistence": True,
+            "cors_allowed_origins": list(settings.web.allowed_origins),
         },
     }
+    credentials.update(_messaging_apps(settings))
     return credentials
 
 
+def _messaging_apps(settings: Settings) -> dict:
+    """WhatsApp, Messenger and Telegram, each only when configured, keyed by
+    our channel classes so Rasa passes them these values."""
+    channels = settings.channels
+    apps: dict = {}
+    if channels.whatsapp:
+        apps["bot.channels.whatsapp.WhatsAppInput"] = asdict(channels.whatsapp)
+    if channels.messenger:
+        apps["bot.channels.messenger.MessengerInput"] = asdict(channels.messenger)
+    if channels.telegram:
+        apps["bot.channels.telegram.TelegramWebhookInput"] = asdict(channels.telegram)
+    return apps
+
+
 def write_credentials(settings: Settings, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(build_credentials(settings), sort_keys=False))
-    path.chmod(0o600)
-    return path
+    return write_private_yaml(path, build_credentials(settings))

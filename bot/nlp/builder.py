@@ -19,7 +19,7 @@ import spacy_lookups_data
 from spacy.language import Language
 
 from bot import PROJECT_ROOT
-from bot.nlp.terms import TERMS_FILE, load_terms
+from bot.nlp.terms import TERMS_FILE, load_not_terms, load_terms
 
 DEFAULT_OUTPUT = PROJECT_ROOT / "build" / "spacy_en_physio"
 ENGLISH_WORDS_FILE = "english_words.txt"
@@ -27,12 +27,21 @@ ENGLISH_VOCABULARY_SIZE = 40_000
 STAMP_FILE = "source.sha256"
 
 
+NOT_A_TERM = "not_a_term"
+
+
 def ruler_patterns(terms_file: Path = TERMS_FILE) -> list[dict]:
-    """Entity ruler patterns: one phrase pattern per spelling, ids are canonical."""
+    """Entity ruler patterns: one phrase pattern per spelling, ids are canonical.
+
+    Idioms like "ring me back" get a label of their own that Rasa's extractor
+    ignores, so "back" inside them is not taken as a body part."""
     return [
         {"label": term.label, "pattern": phrase, "id": term.id}
         for term in load_terms(terms_file)
         for phrase in term.phrases
+    ] + [
+        {"label": NOT_A_TERM, "pattern": phrase}
+        for phrase in load_not_terms(terms_file)
     ]
 
 

@@ -77,6 +77,13 @@ def load_terms(path: Path = TERMS_FILE) -> tuple[Term, ...]:
 
 
 @cache
+def load_not_terms(path: Path = TERMS_FILE) -> tuple[str, ...]:
+    """Phrases that contain a body-part word without meaning the body part."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf8"))
+    return tuple(_normalise(p) for p in data.get("not_terms") or [])
+
+
+@cache
 def _index(path: Path) -> dict[str, Term]:
     return {phrase: term for term in load_terms(path) for phrase in term.phrases}
 

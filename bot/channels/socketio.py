@@ -1,0 +1,116 @@
+"""Rasa's socket.io channel, limited to the allowed origins.
+
+Rasa 3.6 builds its socket.io server with ``cors_allowed_origins=[]``, which
+turns engine.io's origin check off, so any website could open a chat session
+with the clinic's assistant. Handing the origins to engine.io instead makes it
+write ``Access-Control-Allow-Origin`` on top of the one Sanic-CORS (``rasa run
+--cors``) already writes, and browsers reject the doubled header. So the
+socket.io route refuses foreign origins before engine.io sees the request,
+and Sanic-CORS, given the same origins, stays the only one writing headers.
+
+Rasa 3.6 also calls ``AsyncServer.enter_room`` without awaiting it; since
+python-socketio 5.8 that is a coroutine, so with ``session_persistence`` the
+socket never joins its session's room and never receives the bot's replies.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
+    """Requests without an Origin header come from no browser page."""
+    return origin is None or origin in allowed
+
+
+class OriginCheckedBlueprint(SocketBlueprint):
+    """Attaches the socket.io server behind an app-wide origin check."""
+
+    def __init__(
+        self,
+        sio: AsyncServer,
+        socketio_path: str,
+        allowed_origins: Iterable[str],
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(sio, socketio_path, *args, **kwargs)
+        self.ctx.allowed_origins = frozenset(allowed_origins)
+        self.ctx.prefix = "/" + socketio_path.strip("/")
+
+    def register(self, app: Sanic, options: dict[str, Any]) -> None:
+        # engine.io's route belongs to the app, not to this blueprint, so a
+        # blueprint middleware would never see it.
+        app.register_middleware(self.refuse_foreign_origin, "request")
+        super().register(app, options)
+
+    async def refuse_foreign_origin(self, request: Request) -> HTTPResponse | None:
+        path = request.path.rstrip("/")
+        if path != self.ctx.prefix and not path.startswith(self.ctx.prefix + "/"):
+            return None
+        origin = request.headers.get("origin")
+        if origin_allowed(origin, self.ctx.allowed_origins):
+            return None
+        return response.json({"error": f"{origin} is not an allowed origin"}, 403)
+
+
+class ClinicSocketIOInput(SocketIOInput):
+    """``socketio`` for browsers on the clinic's own sites only."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        credentials = credentials or {}
+        channel = super().from_credentials(credentials)
+        channel.allowed_origins = tuple(credentials.get("cors_allowed_origins") or ())
+        return channel
+
+    def __init__(self, *args: Any, allowed_origins: Iterable[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allowed_origins = tuple(allowed_origins)
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        """Rasa's socket.io handlers, attached through the origin check."""
+        super().blueprint(on_new_message)
+        self.sio.on("session_request", self.session_request, namespace=self.namespace)
+        blueprint = OriginCheckedBlueprint(
+            self.sio,
+            self.socketio_path,
+            self.allowed_origins,
+            "socketio_webhook",
+            __name__,
+        )
+
+        @blueprint.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        return blueprint
+
+    async def session_request(self, sid: str, data: Any) -> None:
+        """Put the socket in its session's room, keeping a well-formed id."""
+        session_id = data.get("session_id") if isinstance(data, dict) else None
+        if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+            session_id = uuid.uuid4().hex
+        if self.session_persistence:
+            await self.sio.enter_room(sid, session_id, namespace=self.namespace)
+        await self.sio.emit(
+            "session_confirm", session_id, room=sid, namespace=self.namespace
+        )

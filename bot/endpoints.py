@@ -1,0 +1,60 @@
+"""Build Rasa's ``endpoints.yml`` from the settings at start-up.
+
+One process: conversations in SQLite and an in-memory lock store. With
+``DATABASE_URL`` on PostgreSQL the conversations go there too, and with
+``REDIS_URL`` the lock store is Redis, which Rasa needs before more than one
+process may serve the same conversations.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from bot.private_files import write_private_yaml
+from bot.settings import Settings
+
+
+def tracker_store(settings: Settings) -> dict:
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "postgresql":
+        return {"type": "SQL", "dialect": "sqlite", "db": str(settings.tracker_db)}
+    config = {
+        "type": "SQL",
+        "dialect": "postgresql",
+        "url": url.host or "localhost",
+        "port": url.port or 5432,
+        "db": url.database,
+        "username": url.username,
+        "password": url.password,
+        "login_db": url.database,
+    }
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def lock_store(settings: Settings) -> dict:
+    if not settings.redis_url:
+        return {"type": "in_memory"}
+    url = make_url(settings.redis_url.replace("redis://", "redis+x://", 1))
+    config = {
+        "type": "redis",
+        "url": url.host or "localhost",
+        "port": url.port or 6379,
+        "db": int(url.database or 0),
+        "password": url.password,
+        "key_prefix": "dn",
+    }
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def build_endpoints(settings: Settings) -> dict:
+    return {
+        "action_endpoint": {"url": settings.action_endpoint_url},
+        "tracker_store": tracker_store(settings),
+        "lock_store": lock_store(settings),
+    }
+
+
+def write_endpoints(settings: Settings, path: Path) -> Path:
+    return write_private_yaml(path, build_endpoints(settings))
