@@ -277,6 +277,24 @@ def booking_request(tracker: Tracker) -> BookingRequest:
     )
 
 
+_deliveries: set[asyncio.Task] = set()
+
+
+def notify_clinic_soon() -> asyncio.Task:
+    """Deliver in the background: the user gets the reference at once, and a
+    slow mail server cannot push the action past Rasa's deadline. What fails
+    stays queued for the retry loop."""
+    task = asyncio.get_running_loop().create_task(notify_clinic())
+    _deliveries.add(task)
+    task.add_done_callback(_deliveries.discard)
+    return task
+
+
+async def pending_deliveries() -> None:
+    """Wait for background deliveries (tests, shutdown)."""
+    await asyncio.gather(*list(_deliveries), return_exceptions=True)
+
+
 async def notify_clinic() -> None:
     """Send whatever is due; failures stay queued and are retried later."""
     try:
@@ -310,7 +328,7 @@ class ActionSubmitBooking(Action):
                 response="utter_booking_failed", phone=load_clinic().phone
             )
             return [SlotSet("booking_confirmed", None)]
-        await notify_clinic()
+        notify_clinic_soon()
         dispatcher.utter_message(
             response="utter_booking_stored",
             reference=booking.reference,

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
-from actions.booking import ContactValidation, notify_clinic
+from actions.booking import ContactValidation, notify_clinic_soon
 from bot.booking.contact import display_phone
 from bot.booking.store import BookingRequest
 from bot.clinic import load_clinic
@@ -61,7 +61,7 @@ class ActionSubmitCallbackForm(Action):
                 response="utter_booking_failed", phone=clinic.phone
             )
             return [SlotSet("requested_slot", None)]
-        await notify_clinic()
+        notify_clinic_soon()
         dispatcher.utter_message(
             response="utter_callback_stored",
             first_name=booking.name,

@@ -15,6 +15,7 @@ from actions.booking import (
     ActionSubmitBooking,
     ValidateBookingForm,
     clean_name,
+    pending_deliveries,
     requested_change,
 )
 from bot.booking.store import BookingStore
@@ -217,6 +218,8 @@ async def test_submit_stores_once_and_notifies(dispatcher, domain, store):
     assert row.preferred_time["start"] == "2026-11-25T02:00:00+00:00"
     assert SlotSet("booking_reference", row.reference) in events
     assert dispatcher.messages[-1]["reference"] == row.reference
+    assert store.sent == []  # delivered in the background, not before replying
+    await pending_deliveries()
     assert [b.reference for b in store.sent] == [row.reference]
     retried = await ActionSubmitBooking().run(dispatcher, tracker, domain)
     assert (
@@ -244,6 +247,7 @@ async def test_failed_mail_still_gives_the_reference(
     )
     [row] = store.list()
     assert dispatcher.messages[-1]["reference"] == row.reference
+    await pending_deliveries()
     assert store.notification_status(row.reference) == {"email": "pending"}
 
 

@@ -6,7 +6,7 @@ import pytest
 from rasa_sdk.events import ActiveLoop, SlotSet
 
 from actions import services
-from actions.booking import ActionCancelBooking
+from actions.booking import ActionCancelBooking, pending_deliveries
 from actions.callback import ActionSubmitCallbackForm, ValidateCallbackForm
 from bot.booking.store import BookingStore
 from tests.conftest import make_tracker
@@ -73,6 +73,8 @@ async def test_submit_stores_a_callback_and_notifies(dispatcher, domain, store):
     message = dispatcher.messages[-1]
     assert message["response"] == "utter_callback_stored"
     assert (message["reference"], message["phone"]) == (row.reference, "0412 345 678")
+    assert store.sent == []  # delivered in the background, not before replying
+    await pending_deliveries()
     assert [b.reference for b in store.sent] == [row.reference]
     await ActionSubmitCallbackForm().run(dispatcher, tracker, domain)
     assert len(store.list()) == 1
