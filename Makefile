@@ -19,12 +19,13 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help setup run shell test lint validate unit conversations evaluate train clean
+.PHONY: help setup run run-cluster shell test lint validate unit conversations evaluate train clean
 
 help:
 	@echo "make run    set up, train if needed, serve Rasa (:5005), actions (:5055) and the website (:8080)"
 	@echo "make test   set up, train if needed, run every check and test"
 	@echo "make shell  chat with the assistant in this terminal"
+	@echo "make run-cluster  two Rasa instances behind nginx, PostgreSQL, Redis"
 
 $(INSTALLED): requirements.txt scripts/find_python.sh
 	@python=$$(scripts/find_python.sh) || exit 1; \
@@ -54,6 +55,9 @@ train: $(MODEL)
 
 run: setup $(MODEL)
 	$(PY) -m bot serve
+
+run-cluster: setup $(MODEL)
+	$(PY) -m bot cluster --instances 2
 
 shell: setup $(MODEL)
 	$(PY) -m bot shell

@@ -17,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
         "serve", help="run the Rasa and action servers and the demo website"
     )
     commands.add_parser("shell", help="chat with the assistant in this terminal")
+    cluster = commands.add_parser(
+        "cluster", help="several Rasa instances behind nginx, PostgreSQL and Redis"
+    )
+    cluster.add_argument("--instances", type=int, default=2)
 
     evaluate = commands.add_parser("evaluate", help="score the held-out NLU set")
     evaluate.add_argument(
@@ -73,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.serve import serve
 
         return serve()
+    if args.command == "cluster":
+        from bot.cluster import run_cluster
+
+        return run_cluster(args.instances)
     if args.command == "shell":
         from bot.serve import shell
 

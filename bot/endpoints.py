@@ -2,8 +2,8 @@
 
 One process: conversations in SQLite and an in-memory lock store. With
 ``DATABASE_URL`` on PostgreSQL the conversations go there too, and with
-``REDIS_URL`` the lock store is Redis, which Rasa needs before more than one
-process may serve the same conversations.
+``REDIS_URL`` the lock store is Redis (``bot.locks``), which Rasa needs
+before more than one process may serve the same conversations.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def lock_store(settings: Settings) -> dict:
         return {"type": "in_memory"}
     url = make_url(settings.redis_url.replace("redis://", "redis+x://", 1))
     config = {
-        "type": "redis",
+        "type": "bot.locks.AtomicRedisLockStore",
         "url": url.host or "localhost",
         "port": url.port or 6379,
         "db": int(url.database or 0),

@@ -41,7 +41,7 @@ def test_postgresql_and_redis_from_the_environment(monkeypatch):
         "login_db": "clinic",
     }
     assert endpoints["lock_store"] == {
-        "type": "redis",
+        "type": "bot.locks.AtomicRedisLockStore",
         "url": "cache.internal",
         "port": 6380,
         "db": 2,

@@ -102,11 +102,39 @@ def test_parse_returns_contract_intent_names(servers):
         assert parsed["intent"]["name"] == intent, text
 
 
-def test_parse_needs_the_token(servers):
-    response = requests.post(
-        f"{servers.url}/model/parse", json={"text": "hi"}, timeout=30
+PROTECTED = [
+    ("post", "/model/parse", {"text": "hi"}),
+    ("get", "/conversations/someone/tracker", None),
+    ("post", "/conversations/someone/messages", {"text": "hi", "sender": "user"}),
+    ("post", "/conversations/someone/tracker/events", [{"event": "pause"}]),
+    ("post", "/conversations/someone/trigger_intent", {"name": "greet"}),
+    ("get", "/conversations/someone/story", None),
+    ("post", "/conversations/someone/predict", None),
+    ("put", "/model", {"model_file": "models/faq.tar.gz"}),
+    ("delete", "/model", None),
+    ("get", "/domain", None),
+    ("get", "/status", None),
+]
+
+
+@pytest.mark.parametrize("method, path, body", PROTECTED)
+def test_the_api_needs_the_token(servers, method, path, body):
+    for params in ({}, {"token": "wrong"}):
+        response = requests.request(
+            method, f"{servers.url}{path}", params=params, json=body, timeout=30
+        )
+        assert response.status_code == 401, (path, params)
+
+
+def test_the_api_works_with_the_token(servers):
+    user = sender()
+    servers.say(user, "hello")
+    tracker = requests.get(
+        f"{servers.url}/conversations/{user}/tracker",
+        params={"token": TOKEN},
+        timeout=30,
     )
-    assert response.status_code == 401
+    assert tracker.ok and tracker.json()["sender_id"] == user
 
 
 def test_conversation_survives_a_restart(servers):

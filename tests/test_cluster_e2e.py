@@ -1,0 +1,156 @@
+"""Two Rasa instances behind nginx, sharing PostgreSQL and Redis.
+
+One conversation, booking form included, alternates between the instances;
+concurrent messages for one sender are each answered exactly once, in order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from bot import PROJECT_ROOT
+from bot.booking.reference import looks_like_reference
+from bot.booking.store import BookingStore
+from tests.servers import MODEL, TOKEN, free_port
+
+
+def required(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} not set: .ci/run starts PostgreSQL and Redis")
+    return value
+
+
+@pytest.fixture(scope="module")
+def database_url():
+    base = required("TEST_POSTGRES_URL")
+    name = f"cluster_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", future=True)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, database_url):
+    if not MODEL.exists():
+        pytest.fail("no trained model; run `make train`")
+    root = tmp_path_factory.mktemp("cluster")
+    port = free_port()
+    while free_port() in (port + 1, port + 2):
+        port = free_port()
+    env = {
+        **os.environ,
+        "RASA_PORT": str(port),
+        "ACTION_PORT": str(free_port()),
+        "WEB_PORT": str(free_port()),
+        "TRACKER_DB": str(root / "unused.db"),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": required("TEST_REDIS_URL"),
+        "RASA_API_TOKEN": TOKEN,
+        "MODEL_PATH": str(MODEL),
+        "CLINIC_SETTINGS": str(PROJECT_ROOT / "tests/fixtures/always_open.yml"),
+    }
+    log = (root / "cluster.log").open("a")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "cluster", "--instances", "2"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    urls = [f"http://127.0.0.1:{p}" for p in (port, port + 1, port + 2)]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"cluster exited; see {root / 'cluster.log'}"
+        try:
+            if all(
+                requests.get(f"{u}/status", params={"token": TOKEN}, timeout=2).ok
+                for u in urls
+            ):
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    else:
+        pytest.fail(f"cluster not ready; see {root / 'cluster.log'}")
+    yield urls
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+def say(url: str, sender: str, message: str) -> list[dict]:
+    response = requests.post(
+        f"{url}/webhooks/rest/webhook",
+        json={"sender": sender, "message": message},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def test_a_booking_alternating_between_instances(cluster, database_url):
+    _, first, second = cluster
+    user = f"cluster-{uuid.uuid4().hex[:8]}"
+    steps = [
+        ("does it hurt?", "cramp"),
+        ("/book_appointment", "first name"),
+        ("Priya", "phone number"),
+        ("0412 345 678", "email"),
+        ("skip", "When suits you"),
+        ("any time", "What would you like help with"),
+        ("sore neck", "Please check your request"),
+        ("yes", "reference is"),
+    ]
+    for i, (message, expected) in enumerate(steps):
+        reply = say(first if i % 2 == 0 else second, user, message)
+        assert expected in reply[-1]["text"], (message, reply)
+    reference = reply[-1]["text"].split("reference is ")[1].split(".")[0]
+    assert looks_like_reference(reference)
+    [row] = [b for b in BookingStore(database_url).list() if b.conversation_id == user]
+    assert (row.reference, row.concern) == (reference, "sore neck")
+
+
+def test_concurrent_messages_for_one_sender(cluster):
+    nginx, first, second = cluster
+    user = f"burst-{uuid.uuid4().hex[:8]}"
+    questions = ["/faq_aftercare" if i % 2 else "/faq_side_effects" for i in range(12)]
+    targets = [(nginx, first, second)[i % 3] for i in range(12)]
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        jobs = [
+            pool.submit(say, t, user, q)
+            for t, q in zip(targets, questions, strict=True)
+        ]
+        replies = [job.result() for job in jobs]
+    assert all(r and r[-1].get("text") for r in replies), replies
+    tracker = requests.get(
+        f"{nginx}/conversations/{user}/tracker", params={"token": TOKEN}, timeout=10
+    ).json()
+    events = tracker["events"]
+    users = [e for e in events if e["event"] == "user"]
+    assert len(users) == 12
+    answers = [
+        e
+        for e in events
+        if e["event"] == "bot"
+        and ("plenty of water" in e["text"] or "minor bruising" in e["text"])
+    ]
+    assert len(answers) == 12
+    for i, event in enumerate(events):
+        if event["event"] == "user":
+            following = next(
+                e for e in events[i + 1 :] if e["event"] in ("user", "bot")
+            )
+            assert following["event"] == "bot", "a message was left unanswered"

@@ -1,0 +1,66 @@
+"""The Redis lock store: one holder at a time, across separate stores."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from rasa.core.lock_store import LockError
+from rasa.utils.endpoints import EndpointConfig
+
+from bot.endpoints import lock_store
+from bot.locks import AtomicRedisLockStore
+from bot.settings import load_settings
+
+
+@pytest.fixture
+def stores(monkeypatch):
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.fail("TEST_REDIS_URL not set: .ci/run starts Redis")
+    monkeypatch.setenv("REDIS_URL", url)
+    config = lock_store(load_settings())
+    config.pop("type")
+    host = config.pop("url")
+    return [AtomicRedisLockStore(EndpointConfig(url=host, **config)) for _ in range(3)]
+
+
+async def test_two_instances_never_hold_one_conversation_at_once(stores):
+    inside, overlaps, order = 0, 0, []
+
+    async def handle(store, n):
+        nonlocal inside, overlaps
+        async with store.lock("lock-test-conversation"):
+            inside += 1
+            overlaps += inside > 1
+            await asyncio.sleep(0.01)
+            order.append(n)
+            inside -= 1
+
+    await asyncio.gather(*(handle(stores[i % 3], i) for i in range(30)))
+    assert overlaps == 0 and sorted(order) == list(range(30))
+
+
+async def test_other_conversations_are_not_blocked(stores):
+    async with stores[0].lock("conversation-a"):
+        async with stores[1].lock("conversation-b"):
+            pass
+
+
+async def test_gives_up_after_the_lifetime(stores):
+    async with stores[0].lock("held", lock_lifetime=5):
+        with pytest.raises(LockError):
+            async with stores[1].lock("held", lock_lifetime=0.2):
+                pass
+
+
+async def test_an_expired_lock_is_not_released_by_its_old_owner(stores):
+    old = stores[0].lock("expiring", lock_lifetime=0.05)
+    await old.__aenter__()
+    await asyncio.sleep(0.1)
+    async with stores[1].lock("expiring", lock_lifetime=5):
+        await old.__aexit__(None, None, None)
+        with pytest.raises(LockError):
+            async with stores[2].lock("expiring", lock_lifetime=0.2):
+                pass
