@@ -69,7 +69,11 @@ lint: $(INSTALLED)
 validate: setup
 	$(RASA) data validate --fail-on-warnings
 
+# PostgreSQL and Redis for the storage, cluster and fault tests: the ones
+# .ci/run started, else throwaway local servers (installed if missing).
 unit: setup $(MODEL)
+	@[ -n "$$TEST_POSTGRES_URL" ] || eval "$$(scripts/postgres.sh start)"; \
+	[ -n "$$TEST_REDIS_URL" ] || eval "$$(scripts/redis.sh start)"; \
 	$(PY) -m pytest
 
 conversations: setup $(MODEL)

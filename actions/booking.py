@@ -15,6 +15,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import services
 from bot.booking.contact import display_phone, normalise_email, normalise_phone
+from bot.booking.spool import submit_or_queue
 from bot.booking.store import BookingRequest
 from bot.booking.when import Problem, parse_preferred_time
 from bot.clinic import load_clinic
@@ -305,6 +306,24 @@ async def notify_clinic() -> None:
         logger.exception("delivering booking notifications failed")
 
 
+async def store_request(request: BookingRequest, sender_id: str) -> str | None:
+    """The reference once the request is safe: stored, or queued on local disk
+    while the database is down. None when neither worked."""
+    try:
+        reference, how, _ = await asyncio.to_thread(
+            submit_or_queue,
+            services.booking_store(),
+            services.booking_spool(),
+            request,
+        )
+    except Exception:  # noqa: BLE001 - the caller tells the user plainly
+        logger.exception("storing request for %s failed", sender_id)
+        return None
+    if how == "stored":
+        notify_clinic_soon()
+    return reference
+
+
 class ActionSubmitBooking(Action):
     """Store the confirmed request once, give the reference, tell the clinic."""
 
@@ -318,25 +337,20 @@ class ActionSubmitBooking(Action):
             dispatcher.utter_message(response="utter_booking_not_stored")
             return form_reset(keep_contact=True)
         request = booking_request(tracker)
-        try:
-            booking, _ = await asyncio.to_thread(
-                services.booking_store().submit, request
-            )
-        except Exception:  # noqa: BLE001 - tell the user plainly, never pretend
-            logger.exception("storing booking for %s failed", tracker.sender_id)
+        reference = await store_request(request, tracker.sender_id)
+        if reference is None:
             dispatcher.utter_message(
                 response="utter_booking_failed", phone=load_clinic().phone
             )
             return [SlotSet("booking_confirmed", None)]
-        notify_clinic_soon()
         dispatcher.utter_message(
             response="utter_booking_stored",
-            reference=booking.reference,
-            first_name=booking.name,
-            phone=display_phone(booking.phone),
-            label=booking.preferred_time["label"],
+            reference=reference,
+            first_name=request.first_name,
+            phone=display_phone(request.phone),
+            label=request.preferred_label,
         )
-        return [SlotSet("booking_reference", booking.reference), *form_reset(True)]
+        return [SlotSet("booking_reference", reference), *form_reset(True)]
 
 
 class ActionCancelBooking(Action):

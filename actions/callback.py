@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import services
-from actions.booking import ContactValidation, notify_clinic_soon
+from actions.booking import ContactValidation, store_request
 from bot.booking.contact import display_phone
 from bot.booking.store import BookingRequest
 from bot.clinic import load_clinic
-
-logger = logging.getLogger(__name__)
 
 CALLBACK_CONCERN = "Asked to talk to a person; please call back."
 
@@ -51,26 +45,22 @@ class ActionSubmitCallbackForm(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         clinic = load_clinic()
-        try:
-            booking, _ = await asyncio.to_thread(
-                services.booking_store().submit, callback_request(tracker)
-            )
-        except Exception:  # noqa: BLE001 - tell the user plainly, never pretend
-            logger.exception("storing callback for %s failed", tracker.sender_id)
+        request = callback_request(tracker)
+        reference = await store_request(request, tracker.sender_id)
+        if reference is None:
             dispatcher.utter_message(
                 response="utter_booking_failed", phone=clinic.phone
             )
             return [SlotSet("requested_slot", None)]
-        notify_clinic_soon()
         dispatcher.utter_message(
             response="utter_callback_stored",
-            first_name=booking.name,
-            reference=booking.reference,
-            phone=display_phone(booking.phone),
+            first_name=request.first_name,
+            reference=reference,
+            phone=display_phone(request.phone),
             hours=clinic.hours_text(),
         )
         return [
-            SlotSet("booking_reference", booking.reference),
+            SlotSet("booking_reference", reference),
             SlotSet("requested_slot", None),
             SlotSet("form_failures", None),
         ]

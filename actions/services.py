@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from bot.booking.spool import Spool
 from bot.booking.store import BookingStore
 from bot.clinic import load_clinic
 from bot.notify.outbox import Sender, default_senders
@@ -13,6 +14,11 @@ from bot.settings import load_settings
 @lru_cache(maxsize=1)
 def booking_store() -> BookingStore:
     return BookingStore.from_settings(load_settings())
+
+
+@lru_cache(maxsize=1)
+def booking_spool() -> Spool:
+    return Spool(load_settings().booking_spool)
 
 
 @lru_cache(maxsize=1)

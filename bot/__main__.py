@@ -64,14 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bookings":
         return staff.run(args)
     if args.command == "outbox":
+        from bot.booking.spool import Spool
         from bot.clinic import load_clinic
-        from bot.notify.outbox import default_senders, deliver_due
+        from bot.notify.outbox import default_senders, flush
         from bot.settings import load_settings
 
-        counts = deliver_due(
-            staff.store(), default_senders(load_settings(), load_clinic())
+        settings = load_settings()
+        counts = flush(
+            staff.store(),
+            Spool(settings.booking_spool),
+            default_senders(settings, load_clinic()),
         )
-        print(f"sent {counts['sent']}, still queued {counts['failed']}")
+        print(
+            f"moved {counts['moved']} queued requests into the database, "
+            f"sent {counts['sent']}, still queued {counts['failed']}"
+        )
         return 0
     if args.command == "serve":
         from bot.serve import serve

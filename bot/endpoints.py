@@ -1,7 +1,8 @@
 """Build Rasa's ``endpoints.yml`` from the settings at start-up.
 
 One process: conversations in SQLite and an in-memory lock store. With
-``DATABASE_URL`` on PostgreSQL the conversations go there too, and with
+``DATABASE_URL`` on PostgreSQL the conversations go there too (unless
+``TRACKER_DATABASE_URL`` names another database), and with
 ``REDIS_URL`` the lock store is Redis (``bot.locks``), which Rasa needs
 before more than one process may serve the same conversations.
 """
@@ -17,9 +18,11 @@ from bot.settings import Settings
 
 
 def tracker_store(settings: Settings) -> dict:
-    url = make_url(settings.database_url)
+    url = make_url(settings.tracker_database_url or settings.database_url)
     if url.get_backend_name() != "postgresql":
-        return {"type": "SQL", "dialect": "sqlite", "db": str(settings.tracker_db)}
+        own_file = settings.tracker_database_url and url.database
+        db = own_file or str(settings.tracker_db)
+        return {"type": "SQL", "dialect": "sqlite", "db": db}
     config = {
         "type": "SQL",
         "dialect": "postgresql",

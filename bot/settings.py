@@ -79,6 +79,8 @@ class Settings:
     action_endpoint_url: str
     api_token: str | None
     database_url: str
+    tracker_database_url: str | None
+    booking_spool: Path
     redis_url: str | None
     smtp: SmtpSettings
     webhook_url: str | None
@@ -188,6 +190,10 @@ def load_settings() -> Settings:
         api_token=os.environ.get("RASA_API_TOKEN") or None,
         database_url=os.environ.get(
             "DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'clinic.db'}"
+        ),
+        tracker_database_url=_env("TRACKER_DATABASE_URL"),
+        booking_spool=Path(
+            os.environ.get("BOOKING_SPOOL", PROJECT_ROOT / "var" / "booking-spool.db")
         ),
         redis_url=_env("REDIS_URL"),
         smtp=SmtpSettings(

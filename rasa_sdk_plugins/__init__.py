@@ -23,12 +23,16 @@ def attach_sanic_app_extensions(app) -> None:
 
 async def start_outbox_retry(app, _loop) -> None:
     from actions import services
-    from bot.notify.outbox import deliver_due
+    from bot.notify.outbox import flush
     from bot.notify.retry import retry_forever
     from bot.settings import load_settings
 
     def deliver() -> dict[str, int]:
-        return deliver_due(services.booking_store(), services.notification_senders())
+        return flush(
+            services.booking_store(),
+            services.booking_spool(),
+            services.notification_senders(),
+        )
 
     interval = load_settings().outbox_retry_seconds
     app.ctx.outbox_retry = asyncio.create_task(retry_forever(deliver, interval))

@@ -18,6 +18,7 @@ from actions.booking import (
     pending_deliveries,
     requested_change,
 )
+from bot.booking.spool import Spool
 from bot.booking.store import BookingStore
 from tests.conftest import make_tracker
 
@@ -251,11 +252,34 @@ async def test_failed_mail_still_gives_the_reference(
     assert store.notification_status(row.reference) == {"email": "pending"}
 
 
-async def test_database_down_tells_the_user_plainly(dispatcher, domain, monkeypatch):
+async def test_database_down_queues_the_request_durably(
+    dispatcher, domain, monkeypatch, tmp_path
+):
+    down = BookingStore("postgresql://nobody@127.0.0.1:1/x")
+    spool = Spool(tmp_path / "spool.db")
+    monkeypatch.setattr(services, "booking_store", lambda: down)
+    monkeypatch.setattr(services, "booking_spool", lambda: spool)
+    events = await ActionSubmitBooking().run(
+        dispatcher, form_tracker(slots=confirmed_slots()), domain
+    )
+    [(_, reference, request)] = spool.waiting()
+    assert request.first_name == "Priya" and request.concern == "sore lower back"
+    assert dispatcher.messages[-1]["response"] == "utter_booking_stored"
+    assert dispatcher.messages[-1]["reference"] == reference
+    assert SlotSet("booking_reference", reference) in events
+
+
+async def test_database_and_queue_down_tells_the_user_plainly(
+    dispatcher, domain, monkeypatch, tmp_path
+):
+    (tmp_path / "file").write_text("")
     monkeypatch.setattr(
         services,
         "booking_store",
         lambda: BookingStore("postgresql://nobody@127.0.0.1:1/x"),
+    )
+    monkeypatch.setattr(
+        services, "booking_spool", lambda: Spool(tmp_path / "file" / "spool.db")
     )
     events = await ActionSubmitBooking().run(
         dispatcher, form_tracker(slots=confirmed_slots()), domain

@@ -8,6 +8,7 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from actions import services
 from actions.booking import ActionCancelBooking, pending_deliveries
 from actions.callback import ActionSubmitCallbackForm, ValidateCallbackForm
+from bot.booking.spool import Spool
 from bot.booking.store import BookingStore
 from tests.conftest import make_tracker
 
@@ -80,15 +81,21 @@ async def test_submit_stores_a_callback_and_notifies(dispatcher, domain, store):
     assert len(store.list()) == 1
 
 
-async def test_submit_with_the_database_down_says_so(dispatcher, domain, monkeypatch):
+async def test_submit_with_the_database_down_is_queued(
+    dispatcher, domain, monkeypatch, tmp_path
+):
+    spool = Spool(tmp_path / "spool.db")
     monkeypatch.setattr(
         services,
         "booking_store",
         lambda: BookingStore("postgresql://nobody@127.0.0.1:1/x"),
     )
+    monkeypatch.setattr(services, "booking_spool", lambda: spool)
     tracker = callback_tracker(first_name="Mia", phone="+61412345678")
     await ActionSubmitCallbackForm().run(dispatcher, tracker, domain)
-    assert responses(dispatcher) == ["utter_booking_failed"]
+    [(_, reference, request)] = spool.waiting()
+    assert request.kind == "callback"
+    assert dispatcher.messages[-1]["reference"] == reference
 
 
 async def test_stop_during_the_callback_form(dispatcher, domain):

@@ -59,3 +59,13 @@ def test_files_with_secrets_are_owner_only(monkeypatch, tmp_path):
     ):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert yaml.safe_load(path.read_text())
+
+
+def test_conversations_can_live_apart_from_bookings(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://rasa@db.internal/clinic")
+    monkeypatch.setenv("TRACKER_DATABASE_URL", f"sqlite:///{tmp_path / 't.db'}")
+    assert build_endpoints(load_settings())["tracker_store"] == {
+        "type": "SQL",
+        "dialect": "sqlite",
+        "db": str(tmp_path / "t.db"),
+    }

@@ -212,17 +212,22 @@ class BookingStore:
         self.engine  # noqa: B018 - creates the engine and tables on first use
         return self._sessions()
 
-    def submit(self, request: BookingRequest) -> tuple[Booking, bool]:
-        """Store the request once; return it and whether it was new."""
+    def submit(
+        self, request: BookingRequest, reference: str | None = None
+    ) -> tuple[Booking, bool]:
+        """Store the request once; return it and whether it was new.
+
+        ``reference`` is the one already given to the user (a queued request);
+        only if another booking holds it is a new one drawn."""
         key = request.dedupe_key()
-        for _ in range(10):
+        for attempt in range(10):
             with self.session() as session:
                 existing = session.execute(
                     select(BookingRow).where(BookingRow.dedupe_key == key)
                 ).scalar_one_or_none()
                 if existing:
                     return Booking.from_row(existing), False
-                row = self._row(request, key)
+                row = self._row(request, key, reference if attempt == 0 else None)
                 session.add(row)
                 for target in self.targets:
                     session.add(NotificationRow(booking=row, target=target))
@@ -235,9 +240,9 @@ class BookingStore:
         raise RuntimeError("could not allocate a unique booking reference")
 
     @staticmethod
-    def _row(request: BookingRequest, key: str) -> BookingRow:
+    def _row(request: BookingRequest, key: str, reference: str | None) -> BookingRow:
         return BookingRow(
-            reference=new_reference(),
+            reference=reference or new_reference(),
             kind=request.kind,
             first_name=request.first_name,
             phone=request.phone,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from bot.booking.spool import Spool, drain
 from bot.booking.store import Booking, BookingStore
 from bot.clinic import Clinic
 from bot.notify.mail import send_mail
@@ -87,3 +88,11 @@ def deliver_due(
             store.notification_sent(item.id)
             counts["sent"] += 1
     return counts
+
+
+def flush(
+    store: BookingStore, spool: Spool, senders: dict[str, Sender]
+) -> dict[str, int]:
+    """Move requests queued while the database was down, then deliver."""
+    moved = drain(store, spool)
+    return {"moved": moved, **deliver_due(store, senders)}

@@ -18,7 +18,7 @@ async def retry_forever(deliver: Callable[[], dict[str, int]], interval: float) 
     while True:
         try:
             counts = await asyncio.to_thread(deliver)
-            if counts.get("sent") or counts.get("failed"):
+            if any(counts.values()):
                 logger.info("outbox retry: %s", counts)
         except Exception:  # noqa: BLE001 - e.g. the database is down; try later
             logger.exception("outbox retry round failed")
