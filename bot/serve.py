@@ -27,6 +27,8 @@ def environment(settings: Settings) -> dict[str, str]:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    # No chat message needs more than a few kilobytes; Sanic's default is 100 MB.
+    env.setdefault("SANIC_REQUEST_MAX_SIZE", "65536")
     # One message is a tiny tensor: thread pools cost more than they give,
     # and several server processes share two cores (see README, profile).
     env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")

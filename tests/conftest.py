@@ -72,3 +72,15 @@ def spacy_model_dir() -> Path:
     if not (path / "meta.json").exists():
         pytest.fail("spaCy pipeline not built; run `make setup`")
     return path
+
+
+@pytest.fixture(autouse=True)
+def private_booking_spool(tmp_path, monkeypatch):
+    """No test may queue requests into the project's own var/ spool."""
+    from actions import services
+    from bot.booking.spool import Spool
+
+    spool = Spool(tmp_path / "booking-spool.db")
+    monkeypatch.setattr(services, "booking_spool", lambda: spool)
+    monkeypatch.setenv("BOOKING_SPOOL", str(spool.path))
+    return spool

@@ -54,6 +54,8 @@ class Servers:
             "TRACKER_DB": str(self.tracker_db),
             "RASA_API_TOKEN": TOKEN,
             "MODEL_PATH": str(MODEL),
+            "DATABASE_URL": f"sqlite:///{self.tracker_db.parent / 'clinic.db'}",
+            "BOOKING_SPOOL": str(self.tracker_db.parent / "booking-spool.db"),
             **self.extra_env,
         }
         self.process = subprocess.Popen(
@@ -103,3 +105,34 @@ class Servers:
         )
         response.raise_for_status()
         return response.json()
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of ``pid`` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+
+
+def wait_for_mail(inbox, text: str, timeout: float = 15) -> list:
+    """Mail in ``inbox.messages`` whose subject has ``text``; clinic emails go
+    out in the background just after the reply, so allow a moment."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [m for m in inbox.messages if text in m["Subject"]]
+        if found:
+            return found
+        time.sleep(0.1)
+    return []

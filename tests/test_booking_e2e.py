@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
-from tests.servers import MODEL, TOKEN, Servers, free_port
+from tests.servers import MODEL, TOKEN, Servers, free_port, wait_for_mail
 
 
 class Inbox:
@@ -87,7 +87,7 @@ def test_from_a_question_to_a_reference(servers, inbox, database):
     assert (row.reference, row.name, row.phone) == (reference, "Priya", "+61412345678")
     assert row.concern == "sore lower back from work" and row.consent
     assert row.channel == "rest"
-    [mail] = [m for m in inbox.messages if reference in m["Subject"]]
+    [mail] = wait_for_mail(inbox, reference)
     assert mail["To"] == "reception@clinic.example"
     assert "+61412345678" in mail.get_payload()
 

@@ -15,7 +15,7 @@ from bot.settings import Settings
 
 def build_credentials(settings: Settings) -> dict:
     credentials: dict = {
-        "rest": None,
+        "bot.channels.rest.ClinicRestInput": None,
         "bot.channels.socketio.ClinicSocketIOInput": {
             "user_message_evt": "user_uttered",
             "bot_message_evt": "bot_uttered",

@@ -1,0 +1,251 @@
+"""Rasa's REST channel with the request checked and the text cleaned first.
+
+Rasa 3.6 reads ``request.json`` without checking it: a JSON list as the body
+ends in a 500, a missing sender puts everyone in one ``default`` conversation,
+other wrong types fail inside the handler or reach the conversation, and a
+sender longer than the SQL tracker store's 255-character column is stored by
+SQLite but refused by PostgreSQL. Here a request middleware checks the body
+before anything reaches a conversation and answers a bad one with 400 and
+``{"error": "..."}``. Rasa's own handler (``?stream=true``, its error
+handling) then runs unchanged on the checked and cleaned values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import rasa.utils.endpoints
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.rest import RestInput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+
+MAX_SENDER = 255
+MAX_TEXT = 2000
+MAX_INPUT_CHANNEL = 40
+EMPTY_REPLY = (
+    "I didn't get any text there. Please type a question, "
+    'for example "Does dry needling hurt?"'
+)
+# Tab, line and paragraph breaks: become spaces.
+SPACE_LIKE = re.compile("[\t\n\v\f\r\x85\u2028\u2029]")
+# Removed: other C0/C1 controls; bidi embeddings, overrides and isolates
+# (they make stored text display differently from what it says); zero-width
+# space, word joiner and BOM (invisible, they split words for NLU; the
+# zero-width joiner stays, emoji need it); lone surrogates (JSON allows them,
+# UTF-8 cannot store them).
+INVISIBLE = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u200b\u202a-\u202e"
+    "\u2060\u2066-\u2069\ufeff\ud800-\udfff]"
+)
+
+
+class BadRequest(ValueError):
+    """A request the channel refuses with 400; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class RestPayload:
+    sender: str
+    text: str
+    metadata: dict | None = None
+    input_channel: str | None = None
+
+
+def parse_body(body: bytes) -> Any:
+    """The decoded JSON; Sanic's own error for bad JSON is not our format."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise BadRequest("body must be valid JSON") from error
+
+
+def has_invisible(text: str) -> bool:
+    return bool(INVISIBLE.search(text) or SPACE_LIKE.search(text))
+
+
+def check_sender(value: Any) -> str:
+    """Refused, never cleaned or truncated: two senders must never merge."""
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest("sender must be a non-empty string")
+    if len(value) > MAX_SENDER:
+        raise BadRequest(f"sender must be at most {MAX_SENDER} characters")
+    if has_invisible(value):
+        raise BadRequest("sender must not contain control characters")
+    return value
+
+
+def check_message(value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadRequest("message must be a string")
+    return value
+
+
+def check_metadata(value: Any) -> dict | None:
+    """An object (or null, the same as absent) that can be stored as UTF-8."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequest("metadata must be an object")
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf8")
+    except UnicodeEncodeError as error:
+        raise BadRequest("metadata must be valid Unicode") from error
+    return value
+
+
+def check_input_channel(value: Any) -> str | None:
+    """Stored with a booking in a 40-character column."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest("input_channel must be a string")
+    if len(value) > MAX_INPUT_CHANNEL or has_invisible(value):
+        raise BadRequest(
+            f"input_channel must be at most {MAX_INPUT_CHANNEL} printable characters"
+        )
+    return value
+
+
+def check_payload(data: Any) -> RestPayload:
+    """The request's fields, type-checked; the text is not cleaned yet."""
+    if not isinstance(data, dict):
+        raise BadRequest("body must be a JSON object")
+    return RestPayload(
+        sender=check_sender(data.get("sender")),
+        text=check_message(data.get("message")),
+        metadata=check_metadata(data.get("metadata")),
+        input_channel=check_input_channel(data.get("input_channel")),
+    )
+
+
+def clean_text(text: str) -> str:
+    """Control and bidi characters removed, whitespace collapsed to single
+    spaces, so NLU, the forms and the stored booking see what the user saw."""
+    text = SPACE_LIKE.sub(" ", INVISIBLE.sub("", text))
+    return " ".join(text.split())
+
+
+def cut_at_word(text: str, limit: int) -> str:
+    """At most ``limit`` characters, at the last space in the second half,
+    else hard at the limit (one endless word)."""
+    if len(text) <= limit:
+        return text
+    space = text.rfind(" ", 0, limit + 1)
+    return text[:space] if space > limit // 2 else text[:limit]
+
+
+def shorten_text(
+    text: str, limit: int = MAX_TEXT, red_flags: Iterable[re.Pattern] = ()
+) -> str:
+    """``text`` cut to ``limit`` characters at a word boundary.
+
+    NLU time and tracker size grow with the length of a message and no real
+    question needs more than a few sentences, so a pasted essay is cut, not
+    refused: the user still gets an answer. A red-flag (emergency) phrase in
+    the part cut off is kept at the end, since missing an emergency is the one
+    mistake the bot must not make.
+    """
+    head = cut_at_word(text, limit)
+    if head == text:
+        return text
+    flag = first_red_flag(text[len(head) :], red_flags)
+    if flag is None or first_red_flag(head, red_flags) is not None:
+        return head
+    return cut_at_word(text, limit - len(flag) - 1) + " " + flag
+
+
+def first_red_flag(text: str, red_flags: Iterable[re.Pattern]) -> str | None:
+    """The first red-flag phrase in ``text``, matched like the NLU guard does."""
+    text = text.replace("’", "'")
+    for pattern in red_flags:
+        match = pattern.search(text)
+        if match:
+            return match.group(0)
+    return None
+
+
+@lru_cache(maxsize=1)
+def red_flags() -> tuple[re.Pattern, ...]:
+    from bot.nlp.guard import load_red_flags
+
+    return tuple(load_red_flags())
+
+
+def prepare_text(text: str) -> str:
+    return shorten_text(clean_text(text), MAX_TEXT, red_flags())
+
+
+def read_request(body: bytes) -> RestPayload:
+    """The checked request with its text ready for NLU (maybe empty)."""
+    payload = check_payload(parse_body(body))
+    return RestPayload(
+        payload.sender,
+        prepare_text(payload.text),
+        payload.metadata,
+        payload.input_channel,
+    )
+
+
+def empty_reply(sender: str, stream: bool) -> HTTPResponse:
+    """Asked to type something; the conversation never sees the request, so
+    nothing is stored for it."""
+    message = {"recipient_id": sender, "text": EMPTY_REPLY}
+    if stream:
+        return response.text(
+            json.dumps(message) + "\n", content_type="text/event-stream"
+        )
+    return response.json([message])
+
+
+class ClinicRestInput(RestInput):
+    """``rest`` at ``/webhooks/rest/webhook``, refusing malformed requests."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        blueprint = super().blueprint(on_new_message)
+        # The decorator form: Sanic 21.12's blueprint silently drops a bound
+        # method passed as ``middleware(handler, "request")``.
+        blueprint.middleware("request")(self.check_request)
+        return blueprint
+
+    async def check_request(self, request: Request) -> HTTPResponse | None:
+        """Runs before the webhook handler; a response here ends the request."""
+        if request.method != "POST":
+            return None
+        try:
+            payload = read_request(request.body)
+        except BadRequest as error:
+            logger.info("rest request refused: %s", error)
+            return response.json({"error": str(error)}, status=400)
+        if not payload.text:
+            stream = rasa.utils.endpoints.bool_arg(request, "stream", default=False)
+            return empty_reply(payload.sender, stream)
+        request.ctx.rest_payload = payload
+        return None
+
+    async def _extract_sender(self, req: Request) -> str:
+        return req.ctx.rest_payload.sender
+
+    def _extract_message(self, req: Request) -> str:
+        return req.ctx.rest_payload.text
+
+    def _extract_input_channel(self, req: Request) -> str:
+        return req.ctx.rest_payload.input_channel or self.name()
+
+    def get_metadata(self, request: Request) -> dict | None:
+        return request.ctx.rest_payload.metadata
