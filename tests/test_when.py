@@ -39,6 +39,12 @@ def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
         ("1 dec morning", at(1, 7, month=12), at(1, 12, month=12),
          "Tue 1 Dec, morning"),
         ("saturday", at(28, 8), at(28, 12), "Sat 28 Nov, 8 am–12 pm"),
+        ("monday morning if that works", at(30, 7), at(30, 12),
+         "Mon 30 Nov, morning"),
+        ("Monday morning, my knee is sore", at(30, 7), at(30, 12),
+         "Mon 30 Nov, morning"),
+        ("thursday arvo would be great thanks", at(26, 12), at(26, 17),
+         "Thu 26 Nov, afternoon"),
     ],
 )  # fmt: skip
 def test_windows_in_clinic_time(clinic, text, start, end, label):

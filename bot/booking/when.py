@@ -146,9 +146,7 @@ def _parse_day(phrase: str, now: datetime) -> date | None:
         return now.date()
     match = re.search(rf"\b({WEEKDAYS})\b", phrase)
     if match and re.sub(rf"\b({WEEKDAYS})\b", "", phrase).strip() == "":
-        wanted = DAYS.index(match.group(1)[:3])
-        ahead = (wanted - now.weekday()) % 7
-        return now.date() + timedelta(days=ahead)
+        return _coming(match.group(1), now)
     parsed = dateparser.parse(
         phrase,
         languages=["en"],
@@ -159,7 +157,17 @@ def _parse_day(phrase: str, now: datetime) -> date | None:
             "PREFER_DAY_OF_MONTH": "first",
         },
     )
-    return parsed.date() if parsed else None
+    if parsed:
+        return parsed.date()
+    # "monday if that works": dateparser gives up on the extra words, but the
+    # weekday is what the person asked for.
+    return _coming(match.group(1), now) if match else None
+
+
+def _coming(weekday: str, now: datetime) -> date:
+    """The next such weekday, today included."""
+    ahead = (DAYS.index(weekday[:3]) - now.weekday()) % 7
+    return now.date() + timedelta(days=ahead)
 
 
 def _clip(clinic: Clinic, day: date, span: tuple[time, time], tz: ZoneInfo,
