@@ -84,3 +84,61 @@ def private_booking_spool(tmp_path, monkeypatch):
     monkeypatch.setattr(services, "booking_spool", lambda: spool)
     monkeypatch.setenv("BOOKING_SPOOL", str(spool.path))
     return spool
+
+
+@pytest.fixture(scope="module")
+def inbox():
+    """A real SMTP server (aiosmtpd) on a free port for the clinic's emails."""
+    from aiosmtpd.controller import Controller
+
+    from tests.servers import Inbox, free_port
+
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'clinic.db'}"
+
+
+@pytest.fixture(scope="module")
+def servers(request, tmp_path_factory, inbox, database):
+    """The real servers for a booking-capable module: its own bookings
+    database, mail to ``inbox``, and a clinic that is always open."""
+    from tests.servers import MODEL, Servers
+
+    if not MODEL.exists():
+        pytest.fail("no trained model; run `make train`")
+    root = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    env = {
+        "DATABASE_URL": database,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(inbox.port),
+        "CLINIC_SETTINGS": str(PROJECT_ROOT / "tests" / "fixtures" / "always_open.yml"),
+    }
+    servers = Servers(root / "conversations.db", root / "servers.log", env)
+    servers.start()
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """The action server's booking store on a temp SQLite file; notifications
+    are collected in ``store.sent`` instead of being mailed."""
+    from actions import services
+    from bot.booking.store import BookingStore
+
+    store = BookingStore(f"sqlite:///{tmp_path / 'clinic.db'}", ("email",))
+    sent = []
+    monkeypatch.setattr(services, "booking_store", lambda: store)
+    monkeypatch.setattr(
+        services, "notification_senders", lambda: {"email": sent.append}
+    )
+    store.sent = sent
+    return store

@@ -1,7 +1,8 @@
-"""Run the real servers for end-to-end tests."""
+"""Run the real servers (and a real SMTP server) for end-to-end tests."""
 
 from __future__ import annotations
 
+import email
 import os
 import signal
 import socket
@@ -136,3 +137,33 @@ def wait_for_mail(inbox, text: str, timeout: float = 15) -> list:
             return found
         time.sleep(0.1)
     return []
+
+
+class Inbox:
+    """aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self):
+        self.messages: list[email.message.Message] = []
+        self.port = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def fresh_postgres_database(prefix: str) -> str:
+    """A new, empty database on the test PostgreSQL server (.ci/run starts it)."""
+    import uuid
+
+    import pytest
+    from sqlalchemy import create_engine, text
+
+    base = os.environ.get("TEST_POSTGRES_URL")
+    if not base:
+        pytest.fail("TEST_POSTGRES_URL not set: .ci/run starts PostgreSQL")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", future=True)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.rsplit("/", 1)[0] + f"/{name}"

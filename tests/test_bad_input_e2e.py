@@ -4,7 +4,6 @@ and reception's CSV export."""
 from __future__ import annotations
 
 import csv
-import email
 import io
 import json
 import os
@@ -15,14 +14,13 @@ import uuid
 
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 
 from actions.booking import clean_name
 from bot import PROJECT_ROOT
 from bot.booking.contact import normalise_email, normalise_phone
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
-from tests.servers import MODEL, TOKEN, Servers, free_port, wait_for_mail
+from tests.servers import TOKEN, wait_for_mail
 
 ENGLISH_ONLY = "I can only answer in English"
 TYPE_A_QUESTION = "type a question"
@@ -33,52 +31,6 @@ HEADER_EMAIL = "a@b.com\r\nBcc: x@y.z"
 SQL_TIME = "any time'; DELETE FROM booking_requests;--"
 FORMULA = '=HYPERLINK("http://evil","x")'
 HTML = "<img src=x onerror=alert(1)>"
-
-
-class Inbox:
-    """aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self):
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture(scope="module")
-def inbox():
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    yield handler
-    controller.stop()
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory):
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'clinic.db'}"
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory, inbox, database):
-    if not MODEL.exists():
-        pytest.fail("no trained model; run `make train`")
-    root = tmp_path_factory.mktemp("bad-input-e2e")
-    env = {
-        "DATABASE_URL": database,
-        # Not the project's spool: the action server would move whatever
-        # waits there into this database.
-        "BOOKING_SPOOL": str(root / "spool.db"),
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(inbox.port),
-        "CLINIC_SETTINGS": str(PROJECT_ROOT / "tests" / "fixtures" / "always_open.yml"),
-    }
-    servers = Servers(root / "conversations.db", root / "servers.log", env)
-    servers.start()
-    yield servers
-    servers.stop()
 
 
 def sender() -> str:

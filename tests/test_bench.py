@@ -19,7 +19,7 @@ from bot.bench.report import (
     lookup,
     rows,
 )
-from bot.bench.servers import MemorySampler, role
+from bot.bench.servers import MemorySampler, role, server_roles
 from bot.bench.stats import Sample, percentile, ratio, summarize
 
 SETTINGS = {"levels": [1, 10, 50]}
@@ -218,6 +218,28 @@ def test_the_same_seed_gives_the_same_scripts():
 )
 def test_process_roles(cmdline, expected):
     assert role(cmdline) == expected
+
+
+def test_forks_of_a_server_are_not_servers():
+    rasa = ["/v/bin/python", "-m", "bot.rasa_server", "run"]
+    processes = [
+        (10, 1, ["/v/bin/python", "-m", "bot", "cluster"]),
+        (11, 10, rasa),
+        (12, 10, rasa),
+        (13, 11, rasa),  # fork before exec
+        (14, 13, rasa),  # and its own fork
+        (15, 12, ["/bin/sh", "-c", "uname -p"]),
+        (16, 10, ["nginx: master process /usr/sbin/nginx"]),
+        (17, 16, ["nginx: worker process"]),
+        (18, 10, ["/v/bin/python", "/v/bin/rasa", "run", "actions"]),
+    ]
+    assert server_roles(processes) == {
+        10: "supervisor",
+        11: "rasa",
+        12: "rasa",
+        16: "nginx",
+        18: "action_server",
+    }
 
 
 def test_memory_summary_per_process_and_total():

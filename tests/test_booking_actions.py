@@ -31,18 +31,6 @@ def fixed_clock(monkeypatch):
     monkeypatch.setattr(booking, "now", lambda: NOW)
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    store = BookingStore(f"sqlite:///{tmp_path / 'clinic.db'}", ("email",))
-    sent = []
-    monkeypatch.setattr(services, "booking_store", lambda: store)
-    monkeypatch.setattr(
-        services, "notification_senders", lambda: {"email": sent.append}
-    )
-    store.sent = sent
-    return store
-
-
 def form_tracker(text="x", intent="inform", slots=None):
     return make_tracker(text, intent, slots=slots or {})
 

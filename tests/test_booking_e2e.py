@@ -2,62 +2,15 @@
 
 from __future__ import annotations
 
-import email
 import os
 import subprocess
 import sys
 import uuid
 
-import pytest
-from aiosmtpd.controller import Controller
-
 from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
-from tests.servers import MODEL, TOKEN, Servers, free_port, wait_for_mail
-
-
-class Inbox:
-    """aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self):
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture(scope="module")
-def inbox():
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    yield handler
-    controller.stop()
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory):
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'clinic.db'}"
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory, inbox, database):
-    if not MODEL.exists():
-        pytest.fail("no trained model; run `make train`")
-    root = tmp_path_factory.mktemp("booking-e2e")
-    env = {
-        "DATABASE_URL": database,
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(inbox.port),
-        "CLINIC_SETTINGS": str(PROJECT_ROOT / "tests" / "fixtures" / "always_open.yml"),
-    }
-    servers = Servers(root / "conversations.db", root / "servers.log", env)
-    servers.start()
-    yield servers
-    servers.stop()
+from tests.servers import TOKEN, wait_for_mail
 
 
 def sender() -> str:

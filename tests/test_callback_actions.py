@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from rasa_sdk.events import ActiveLoop, SlotSet
 
 from actions import services
@@ -13,18 +12,6 @@ from bot.booking.store import BookingStore
 from tests.conftest import make_tracker
 
 FORM = ValidateCallbackForm()
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    store = BookingStore(f"sqlite:///{tmp_path / 'clinic.db'}", ("email",))
-    sent = []
-    monkeypatch.setattr(services, "booking_store", lambda: store)
-    monkeypatch.setattr(
-        services, "notification_senders", lambda: {"email": sent.append}
-    )
-    store.sent = sent
-    return store
 
 
 def responses(dispatcher):

@@ -12,8 +12,7 @@ from aiosmtpd.controller import Controller
 from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
-from tests.servers import MODEL, Servers, free_port
-from tests.test_booking_e2e import Inbox
+from tests.servers import MODEL, Inbox, Servers, free_port
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
 from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
-from tests.servers import MODEL, TOKEN, free_port
+from tests.servers import MODEL, TOKEN, free_port, fresh_postgres_database
 
 
 def required(name: str) -> str:
@@ -33,13 +32,7 @@ def required(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def database_url():
-    base = required("TEST_POSTGRES_URL")
-    name = f"cluster_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT", future=True)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return base.rsplit("/", 1)[0] + f"/{name}"
+    return fresh_postgres_database("cluster")
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from bot import PROJECT_ROOT
 from bot.booking.store import BookingStore
-from tests.servers import MODEL, Servers, free_port
+from tests.servers import MODEL, Servers, free_port, fresh_postgres_database
 
 
 class SwitchableProxy:
@@ -67,15 +65,7 @@ class SwitchableProxy:
 
 @pytest.fixture(scope="module")
 def postgres_database():
-    base = os.environ.get("TEST_POSTGRES_URL")
-    if not base:
-        pytest.fail("TEST_POSTGRES_URL not set: .ci/run starts PostgreSQL")
-    name = f"faults_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT", future=True)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return base.rsplit("/", 1)[0] + f"/{name}"
+    return fresh_postgres_database("faults")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ Playwright, against the real servers (`python -m bot serve`)."""
 from __future__ import annotations
 
 import asyncio
-import email
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,13 +11,12 @@ from pathlib import Path
 import pytest
 import requests
 import websockets
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Page, expect, sync_playwright
 
 from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
-from tests.servers import MODEL, Servers, free_port
+from tests.servers import Servers
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium stalls on a closed network.
@@ -43,49 +41,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
 });
 """
-
-
-class Inbox:
-    """aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self):
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture(scope="module")
-def inbox():
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    yield handler
-    controller.stop()
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory):
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'clinic.db'}"
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory, inbox, database):
-    if not MODEL.exists():
-        pytest.fail("no trained model; run `make train`")
-    root = tmp_path_factory.mktemp("widget")
-    env = {
-        "DATABASE_URL": database,
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(inbox.port),
-        "CLINIC_SETTINGS": str(PROJECT_ROOT / "tests" / "fixtures" / "always_open.yml"),
-    }
-    servers = Servers(root / "conversations.db", root / "servers.log", env)
-    servers.start()
-    yield servers
-    servers.stop()
 
 
 @pytest.fixture(scope="module")

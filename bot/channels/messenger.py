@@ -20,6 +20,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels._http import ProviderError, post
+from bot.channels._incoming import pass_on
 from bot.channels._signatures import same_secret, valid_hub_signature
 from bot.channels._text import shorten, split_text
 
@@ -170,29 +171,7 @@ class MessengerInput(FacebookInput):
                     sender = (event.get("sender") or {}).get("id")
                     text = incoming_text(event)
                     if sender and text:
-                        await self._handle(on_new_message, text, sender, request)
+                        await pass_on(self, on_new_message, text, sender, request)
             return response.text("EVENT_RECEIVED")
 
         return webhook
-
-    async def _handle(
-        self,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        text: str,
-        sender: str,
-        request: Request,
-    ) -> None:
-        """Errors are logged, and Meta still gets its 200: a failing webhook
-        is retried and, if it keeps failing, disabled by Meta."""
-        try:
-            await on_new_message(
-                UserMessage(
-                    text,
-                    self.get_output_channel(),
-                    sender,
-                    input_channel=self.name(),
-                    metadata=self.get_metadata(request),
-                )
-            )
-        except Exception:
-            logger.exception("Could not handle a Messenger message")

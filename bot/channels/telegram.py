@@ -30,6 +30,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels._incoming import pass_on
 from bot.channels._signatures import same_secret
 from bot.channels._text import split_text
 
@@ -236,15 +237,4 @@ class TelegramWebhookInput(TelegramInput):
                 await bot.answer_callback_query(callback_query_id)
         except SEND_ERRORS as error:
             logger.warning("Telegram button tap not acknowledged: %s", error)
-        try:
-            await on_new_message(
-                UserMessage(
-                    text,
-                    bot,
-                    chat_id,
-                    input_channel=self.name(),
-                    metadata=self.get_metadata(request),
-                )
-            )
-        except Exception:
-            logger.exception("Could not handle a Telegram message")
+        await pass_on(self, on_new_message, text, chat_id, request, output=bot)

@@ -20,6 +20,7 @@ from sanic.response import HTTPResponse
 
 from bot.channels._buttons import last_buttons, numbered_list, resolve_reply
 from bot.channels._http import ProviderError, post
+from bot.channels._incoming import pass_on
 from bot.channels._signatures import twilio_params, valid_twilio_signature
 from bot.channels._text import split_text
 
@@ -153,30 +154,9 @@ class WhatsAppInput(TwilioInput):
             text = params.get("Body")
             if sender and text and text.strip():
                 buttons = await last_buttons(request.app.ctx.agent, sender)
-                await self._handle(
-                    on_new_message, resolve_reply(text, buttons), sender, request
+                await pass_on(
+                    self, on_new_message, resolve_reply(text, buttons), sender, request
                 )
             return response.text(EMPTY_TWIML, content_type="text/xml")
 
         return webhook
-
-    async def _handle(
-        self,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        text: str,
-        sender: str,
-        request: Request,
-    ) -> None:
-        """Errors are logged here rather than returned: Twilio cannot fix them."""
-        try:
-            await on_new_message(
-                UserMessage(
-                    text,
-                    self.get_output_channel(),
-                    sender,
-                    input_channel=self.name(),
-                    metadata=self.get_metadata(request),
-                )
-            )
-        except Exception:
-            logger.exception("Could not handle a WhatsApp message")
