@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,10 +70,25 @@ def write_config(settings: Settings, config_dir: Path) -> Path:
     return config_dir
 
 
+def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 300) -> bool:
+    """Rasa answers its unauthenticated root route once the model is loaded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def start(
     settings: Settings, rasa_ports: Sequence[int], api_token: str
 ) -> list[subprocess.Popen]:
-    """Action server, one Rasa server per port, and the demo website."""
+    """Action server, one Rasa server per port, and the demo website.
+
+    Rasa instances start one after the other: loading a model takes both
+    cores, so the first one answers sooner when the others wait for it."""
     settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
     config_dir = write_config(
         settings, settings.tracker_db.parent / f"run-{settings.rasa_port}"
@@ -82,14 +98,16 @@ def start(
     def run(command: list[str]) -> subprocess.Popen:
         return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
 
-    return [
+    processes = [
         run(action_server_command(settings)),
-        *(
-            run(rasa_server_command(settings, api_token, config_dir, port))
-            for port in rasa_ports
-        ),
         run([sys.executable, "-m", "bot.web"]),
     ]
+    for i, port in enumerate(rasa_ports):
+        rasa = run(rasa_server_command(settings, api_token, config_dir, port))
+        processes.append(rasa)
+        if i + 1 < len(rasa_ports) and not wait_until_up(port, rasa):
+            break
+    return processes
 
 
 def api_token_for(settings: Settings) -> str:
