@@ -19,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help setup run run-cluster shell test lint validate unit conversations evaluate train clean
+.PHONY: help setup run run-cluster shell test lint validate unit conversations evaluate train bench clean
 
 help:
 	@echo "make run    set up, train if needed, serve Rasa (:5005), actions (:5055) and the website (:8080)"
@@ -83,6 +83,12 @@ evaluate: setup $(MODEL)
 	$(PY) -m bot evaluate tests/nlu/holdout.yml --model $(MODEL) --min-accuracy 0.93
 
 test: lint validate unit conversations evaluate
+
+# Ours against Rasa's stock config: latency, throughput, memory, start-up,
+# training time, held-out accuracy (README, "Benchmark"). BENCH_ARGS passes
+# options, e.g. BENCH_ARGS=--reuse-models.
+bench: setup $(MODEL)
+	$(PY) -m bot.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build models results .rasa var

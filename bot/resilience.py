@@ -18,10 +18,17 @@ from weakref import WeakSet
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 1.5
+APOLOGY_PREFIX = "Sorry, something went wrong on our side"
 APOLOGY = (
-    "Sorry, something went wrong on our side and I couldn't finish that, so "
-    "nothing was saved. Please try again in a minute, or call the clinic on "
-    "{phone}."
+    APOLOGY_PREFIX + " and I couldn't finish that. "
+    "Please try again in a minute, or call the clinic on {phone}."
+)
+# A submit that missed its deadline may still have been stored (a retry with
+# the same answers is not stored twice), so never say it was not.
+SUBMIT_APOLOGY = (
+    APOLOGY_PREFIX + " and I can't confirm your request "
+    "reached the clinic. Please try again in a minute (it won't be sent "
+    "twice), or call the clinic on {phone}."
 )
 
 _original_run = None
@@ -32,14 +39,15 @@ def timeout_seconds() -> float:
     return float(os.environ.get("ACTION_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
 
 
-def apology_text() -> str:
+def apology_text(action_name: str = "") -> str:
     from bot.clinic import load_clinic
 
     try:
         phone = load_clinic().phone
     except Exception:  # noqa: BLE001 - a broken settings file must not hide this
         phone = "the number on our website"
-    return APOLOGY.format(phone=phone)
+    text = SUBMIT_APOLOGY if action_name.startswith("action_submit_") else APOLOGY
+    return text.format(phone=phone)
 
 
 def fallback_events(action_name: str, tracker, output_channel) -> list:
@@ -50,7 +58,7 @@ def fallback_events(action_name: str, tracker, output_channel) -> list:
     events = []
     if output_channel not in _apologised:
         _apologised.add(output_channel)
-        events.append(BotUttered(text=apology_text()))
+        events.append(BotUttered(text=apology_text(action_name)))
     requested = tracker.get_slot("requested_slot")
     if action_name.startswith("validate_") and requested:
         events.append(SlotSet(requested, None))

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bot import PROJECT_ROOT
-from bot.bench.load import FAQ_QUESTIONS, conversation
+from bot.bench.load import APOLOGISED, FAQ_QUESTIONS, conversation
 from bot.bench.report import (
     TARGETS,
     build_report,
@@ -19,8 +19,9 @@ from bot.bench.report import (
     lookup,
     rows,
 )
-from bot.bench.servers import MemorySampler, role, server_roles
+from bot.bench.servers import MemorySampler, action_failures, role, server_roles
 from bot.bench.stats import Sample, percentile, ratio, summarize
+from bot.resilience import APOLOGY
 
 SETTINGS = {"levels": [1, 10, 50]}
 
@@ -73,7 +74,7 @@ def test_summarize_measures_only_the_window():
     samples = [
         Sample(0.5, 0.6),  # warm-up: ignored
         Sample(1.0, 1.010),
-        Sample(2.0, 2.030),
+        Sample(2.0, 2.030, apology=True),
         Sample(3.0, 3.5, "timeout"),
         Sample(4.0, 4.002, "empty_reply"),
         Sample(10.5, 12.0),  # started in the window, answered after it
@@ -84,6 +85,7 @@ def test_summarize_measures_only_the_window():
     assert (summary["ok"], summary["errors"]) == (3, 2)
     assert summary["error_rate"] == pytest.approx(0.4)
     assert summary["errors_by_kind"] == {"empty_reply": 1, "timeout": 1}
+    assert summary["apologies"] == 1 and summary["apology_rate"] == pytest.approx(0.2)
     assert summary["p50_ms"] == pytest.approx(30.0)
     assert summary["max_ms"] == pytest.approx(1500.0)
     assert summary["throughput_per_s"] == pytest.approx(0.2)
@@ -195,6 +197,10 @@ def test_a_booking_follows_the_form():
     assert booking[3:5] == ["skip", "any time"] and booking[-1] == "yes"
 
 
+def test_the_action_apology_is_recognised():
+    assert APOLOGISED and APOLOGISED in APOLOGY.format(phone="(02) 5550 0000")
+
+
 def test_the_same_seed_gives_the_same_scripts():
     first = [conversation(random.Random("s-1"), 0.3) for _ in range(5)]
     again = [conversation(random.Random("s-1"), 0.3) for _ in range(5)]
@@ -266,3 +272,20 @@ def test_stock_config_is_rasas_default():
     ours = yaml.safe_load((PROJECT_ROOT / "bench/stock_config.yml").read_text())
     assert ours.pop("assistant_id") != rasa_default.pop("assistant_id")
     assert ours == rasa_default
+
+
+def test_action_failures_are_counted_from_the_log():
+    log = (
+        "2026-11-24 04:41:14 ERROR    bot.resilience  - custom action "
+        "validate_booking_form failed (TimeoutError: ); apologising\n"
+        "2026-11-24 04:41:15 INFO     rasa.core  - something else\n"
+        "2026-11-24 04:41:16 ERROR    bot.resilience  - custom action "
+        "validate_booking_form failed (TimeoutError: ); apologising\n"
+        "2026-11-24 04:41:17 ERROR    bot.resilience  - custom action "
+        "action_submit_booking failed (ClientConnectorError: refused); apologising\n"
+    )
+    assert action_failures(log) == {
+        "action_submit_booking ClientConnectorError": 1,
+        "validate_booking_form TimeoutError": 2,
+    }
+    assert action_failures("") == {}

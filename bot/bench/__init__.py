@@ -1,0 +1,1 @@
+"""``make bench``: our configuration against Rasa's stock one, measured the same way."""
