@@ -58,7 +58,9 @@ def rasa_server_command(
         "--port", str(port),
         "--endpoints", str(config_dir / "endpoints.yml"),
         "--credentials", str(config_dir / "credentials.yml"),
-        "--enable-api", "--auth-token", api_token,
+        # "=" form: a token may start with "-", which argparse would take
+        # for an option.
+        "--enable-api", f"--auth-token={api_token}",
         "--cors", *settings.web.allowed_origins,
     ]  # fmt: skip
 
