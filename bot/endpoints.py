@@ -10,6 +10,7 @@ before more than one process may serve the same conversations.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
@@ -39,12 +40,12 @@ def tracker_store(settings: Settings) -> dict:
 def lock_store(settings: Settings) -> dict:
     if not settings.redis_url:
         return {"type": "in_memory"}
-    url = make_url(settings.redis_url.replace("redis://", "redis+x://", 1))
+    url = urlsplit(settings.redis_url)
     config = {
         "type": "bot.locks.AtomicRedisLockStore",
-        "url": url.host or "localhost",
+        "url": url.hostname or "localhost",
         "port": url.port or 6379,
-        "db": int(url.database or 0),
+        "db": int(url.path.strip("/") or 0),
         "password": url.password,
         "key_prefix": "dn",
     }
