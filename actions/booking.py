@@ -292,7 +292,7 @@ def notify_clinic_soon() -> asyncio.Task:
 
 
 async def pending_deliveries() -> None:
-    """Wait for background deliveries (tests, shutdown)."""
+    """Wait for the background deliveries started so far (used by tests)."""
     await asyncio.gather(*list(_deliveries), return_exceptions=True)
 
 
