@@ -99,13 +99,18 @@ class Servers:
                 self.process.wait()
 
     def say(self, sender: str, text: str) -> list[dict]:
-        response = requests.post(
-            f"{self.url}/webhooks/rest/webhook",
-            json={"sender": sender, "message": text},
-            timeout=30,
-        )
-        response.raise_for_status()
-        return response.json()
+        return say(self.url, sender, text)
+
+
+def say(url: str, sender: str, text: str) -> list[dict]:
+    """One message over the REST webhook; the bot's replies."""
+    response = requests.post(
+        f"{url}/webhooks/rest/webhook",
+        json={"sender": sender, "message": text},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()
 
 
 def children(pid: int) -> list[int]:
@@ -156,14 +161,10 @@ def fresh_postgres_database(prefix: str) -> str:
     import uuid
 
     import pytest
-    from sqlalchemy import create_engine, text
+
+    from bot.bench.servers import create_database
 
     base = os.environ.get("TEST_POSTGRES_URL")
     if not base:
         pytest.fail("TEST_POSTGRES_URL not set: .ci/run starts PostgreSQL")
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT", future=True)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return base.rsplit("/", 1)[0] + f"/{name}"
+    return create_database(base, f"{prefix}_{uuid.uuid4().hex[:8]}")

@@ -20,7 +20,7 @@ import requests
 from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
-from tests.servers import MODEL, TOKEN, free_port, fresh_postgres_database
+from tests.servers import MODEL, TOKEN, free_port, fresh_postgres_database, say
 
 
 def required(name: str) -> str:
@@ -82,16 +82,6 @@ def cluster(tmp_path_factory, database_url):
     yield urls
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=60)
-
-
-def say(url: str, sender: str, message: str) -> list[dict]:
-    response = requests.post(
-        f"{url}/webhooks/rest/webhook",
-        json={"sender": sender, "message": message},
-        timeout=30,
-    )
-    response.raise_for_status()
-    return response.json()
 
 
 def test_a_booking_alternating_between_instances(cluster, database_url):
