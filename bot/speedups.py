@@ -8,11 +8,34 @@
   rollback journal (6 % of samples in ``do_commit`` alone). Write-ahead
   logging with ``synchronous=NORMAL`` keeps every committed message across a
   crash of the server and lets readers work while one instance writes.
+- Every stored event is turned back into an object by ``Event.resolve_by_type``,
+  which walks all Event subclasses (with ``inspect.isabstract``) each time:
+  6 % of the CPU. The class found for a type name is now remembered.
+- The SQL tracker store counts the stored events of the conversation (a
+  second query with a subquery) before each save, to know which are new:
+  7 %. It already read exactly those rows when it loaded the tracker, under
+  the conversation's lock, so the number read then is used.
+- Each call to the action server opened a new HTTP session and connection:
+  5 %. One keep-alive session per endpoint and event loop is reused, closing
+  idle connections before the action server's own keep-alive timeout (5 s)
+  so a request never goes out on a connection the server is closing.
+- Each prediction runs the model's graph through dask, which recomputes the
+  needed part of the graph (recursively, without memo) and schedules a
+  handful of nodes: 7 %. The nodes now run in a topological order worked out
+  once per set of targets, with the same inputs and outputs.
+- RulePolicy checks every rule against every earlier turn, even after no rule
+  is left or all remaining rules are shorter than the history looked at.
+  It now stops there; the set of matching rules is the same.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
+import weakref
 from functools import cache
+from typing import Any
 
 from jsonschema import ValidationError
 from jsonschema.validators import validator_for
@@ -50,9 +73,221 @@ def _sqlite_wal(dbapi_connection, _record) -> None:
         cursor.close()
 
 
+_original: dict[str, Any] = {}
+_STORED_EVENTS = "_clinic_stored_events"
+_event_classes: dict[str, type] = {}
+_sessions: dict[tuple[int, int], Any] = {}
+_rule_states: dict[str, tuple] = {}
+IDLE_CONNECTION_SECONDS = 2.0
+
+
+def _resolve_by_type(type_name, default=None):
+    """``Event.resolve_by_type`` with the found class remembered by name."""
+    found = _event_classes.get(type_name)
+    if found is None:
+        found = _original["resolve_by_type"](type_name, default)
+        if found is not None and found is not default:
+            _event_classes[type_name] = found
+    return found
+
+
+async def _sql_retrieve(self, sender_id, fetch_events_from_all_sessions):
+    """Rasa's ``SQLTrackerStore._retrieve``, noting how many rows it read."""
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    with self.session_scope() as session:
+        rows = self._event_query(
+            session,
+            sender_id,
+            fetch_events_from_all_sessions=fetch_events_from_all_sessions,
+        ).all()
+        events = [json.loads(row.data) for row in rows]
+        if not (self.domain and events):
+            return None
+        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        if not fetch_events_from_all_sessions:
+            setattr(tracker, _STORED_EVENTS, len(rows))
+        return tracker
+
+
+def _sql_additional_events(self, session, tracker):
+    """The tracker's events after the ones read at load; Rasa's count query
+    only for trackers this store did not load."""
+    stored = getattr(tracker, _STORED_EVENTS, None)
+    if stored is None:
+        return _original["additional_events"](self, session, tracker)
+    return itertools.islice(tracker.events, stored, len(tracker.events))
+
+
+async def _sql_save(self, tracker) -> None:
+    total = len(tracker.events)
+    await _original["save"](self, tracker)
+    if getattr(tracker, _STORED_EVENTS, None) is not None:
+        setattr(tracker, _STORED_EVENTS, total)
+
+
+def _endpoint_session(self):
+    """A kept-alive session for this endpoint in the running event loop."""
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    key = (id(self), id(loop))
+    # The loop is kept in the value so its id cannot be reused by a new loop;
+    # the entry goes when the endpoint object does.
+    _, session = _sessions.get(key, (None, None))
+    if session is None or session.closed:
+        auth = None
+        if self.basic_auth:
+            auth = aiohttp.BasicAuth(
+                self.basic_auth["username"], self.basic_auth["password"]
+            )
+        from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT
+
+        session = aiohttp.ClientSession(
+            headers=self.headers,
+            auth=auth,
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+            connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_CONNECTION_SECONDS),
+        )
+        _sessions[key] = (loop, session)
+        weakref.finalize(self, _forget_session, key)
+    return _SharedSession(session)
+
+
+def _forget_session(key) -> None:
+    loop, session = _sessions.pop(key, (None, None))
+    if session is not None and not session.closed and not loop.is_closed():
+        loop.call_soon_threadsafe(lambda: loop.create_task(session.close()))
+
+
+class _SharedSession:
+    """``async with`` on a shared session that must stay open afterwards."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+
+    async def __aenter__(self):
+        return self.session
+
+    async def __aexit__(self, *exc_info) -> None:
+        return None
+
+
+def _reversed_rule_states(rule_key: str) -> tuple:
+    states = _rule_states.get(rule_key)
+    if states is None:
+        states = _rule_states[rule_key] = tuple(reversed(json.loads(rule_key)))
+    return states
+
+
+def _is_rule_applicable(self, rule_key, turn_index, conversation_state) -> bool:
+    """RulePolicy's ``_is_rule_applicable`` without re-reversing the rule's
+    states on every call (Rasa's lru_cache of 1000 also thrashes when a
+    model has more rule keys than that)."""
+    from rasa.shared.core.constants import PREVIOUS_ACTION
+
+    reversed_rule_states = _reversed_rule_states(rule_key)
+    if turn_index >= len(reversed_rule_states):
+        return True
+    current_previous_action = conversation_state.get(PREVIOUS_ACTION)
+    rule_previous_action = reversed_rule_states[turn_index].get(PREVIOUS_ACTION)
+    if not rule_previous_action and not current_previous_action:
+        return True
+    if not rule_previous_action or not current_previous_action:
+        return False
+    return self._does_rule_match_state(
+        reversed_rule_states[turn_index], conversation_state
+    )
+
+
+def _get_possible_keys(self, lookup, states):
+    """RulePolicy's ``_get_possible_keys``, stopping once no rule is left or
+    every rule left is shorter than the turns already checked (each of those
+    matches whatever comes earlier)."""
+    possible_keys = set(lookup.keys())
+    for i, state in enumerate(reversed(states)):
+        if not possible_keys or all(
+            len(_reversed_rule_states(key)) <= i for key in possible_keys
+        ):
+            break
+        possible_keys = {
+            key for key in possible_keys if self._is_rule_applicable(key, i, state)
+        }
+    return possible_keys
+
+
+def _plan(runner, targets: tuple) -> list[tuple[str, list[str]]]:
+    """Nodes needed for ``targets``, each after the nodes it needs."""
+    plans = runner.__dict__.setdefault("_clinic_plans", {})
+    plan = plans.get(targets)
+    if plan is None:
+        nodes = runner._graph_schema.nodes
+        plan, seen = [], set()
+
+        def visit(name: str) -> None:
+            if name in seen or name not in nodes:
+                return
+            seen.add(name)
+            needs = list(nodes[name].needs.values())
+            for need in needs:
+                visit(need)
+            plan.append((name, needs))
+
+        for target in targets:
+            visit(target)
+        plans[targets] = plan
+    return plan
+
+
+def _run_graph(self, inputs=None, targets=None):
+    """``DaskGraphRunner.run`` without dask: same nodes, inputs and outputs."""
+    from rasa.engine.exceptions import GraphRunError
+
+    run_targets = list(targets) if targets else self._graph_schema.target_names
+    values: dict[str, Any] = {}
+    for name, value in (inputs or {}).items():
+        if isinstance(value, str) and value in self._graph_schema.nodes:
+            raise GraphRunError(
+                f"Input value '{value}' clashes with a node name. Make sure "
+                f"that none of the input names passed to the `run` method are the "
+                f"same as node names in the graph schema."
+            )
+        values[name] = (name, value)
+    try:
+        for name, needs in _plan(self, tuple(run_targets)):
+            node = self._instantiated_nodes[name]
+            values[name] = node(*(values[need] for need in needs))
+    except RuntimeError as error:
+        raise GraphRunError("Error running runner.") from error
+    return dict(values[target] for target in run_targets)
+
+
 def apply() -> None:
     from rasa.core.actions.action import RemoteAction
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.shared.core.events import Event
+    from rasa.utils.endpoints import EndpointConfig
 
     RemoteAction._validate_action_result = _validate_action_result
     if not event.contains(Engine, "connect", _sqlite_wal):
         event.listen(Engine, "connect", _sqlite_wal)
+    if _original:
+        return
+    _original.update(
+        resolve_by_type=Event.resolve_by_type,
+        additional_events=SQLTrackerStore._additional_events,
+        save=SQLTrackerStore.save,
+        get_possible_keys=RulePolicy._get_possible_keys,
+        is_rule_applicable=RulePolicy._is_rule_applicable,
+        run_graph=DaskGraphRunner.run,
+    )
+    Event.resolve_by_type = staticmethod(_resolve_by_type)
+    SQLTrackerStore._retrieve = _sql_retrieve
+    SQLTrackerStore._additional_events = _sql_additional_events
+    SQLTrackerStore.save = _sql_save
+    EndpointConfig.session = _endpoint_session
+    RulePolicy._get_possible_keys = _get_possible_keys
+    RulePolicy._is_rule_applicable = _is_rule_applicable
+    DaskGraphRunner.run = _run_graph

@@ -56,3 +56,285 @@ def test_sqlite_connections_use_write_ahead_logging(tmp_path):
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1
     engine.dispose()
+
+
+@pytest.fixture
+def patched():
+    """Rasa with the speed-ups; they stay applied, as in the server."""
+    speedups.apply()
+
+
+def all_event_classes():
+    from rasa.shared.core.events import Event
+    from rasa.shared.utils.common import all_subclasses
+
+    return all_subclasses(Event)
+
+
+def test_event_types_resolve_to_the_same_classes(patched):
+    from rasa.shared.core.events import Event
+
+    original = speedups._original["resolve_by_type"]
+    for cls in all_event_classes():
+        assert Event.resolve_by_type(cls.type_name) is original(cls.type_name)
+        assert Event.resolve_by_type(cls.type_name) is original(cls.type_name)
+    assert Event.resolve_by_type("topic") is None
+    assert Event.resolve_by_type("no_such_event", default=dict) is dict
+    with pytest.raises(ValueError):
+        Event.resolve_by_type("no_such_event")
+
+
+def test_events_round_trip_through_their_dicts(patched):
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        BotUttered,
+        Event,
+        SessionStarted,
+        SlotSet,
+        UserUttered,
+    )
+
+    events = [
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+        UserUttered("hi", {"name": "greet", "confidence": 1.0}),
+        SlotSet("first_name", "Ana"),
+        BotUttered("Hello!"),
+    ]
+    for original in events:
+        assert Event.from_parameters(original.as_dict()) == original
+
+
+@pytest.fixture
+def sql_store(tmp_path, patched):
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+
+    domain = Domain.from_yaml('version: "3.1"\nintents: [greet, bye]\n')
+    return SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "t.db"))
+
+
+def user(text: str, intent: str):
+    from rasa.shared.core.events import UserUttered
+
+    return UserUttered(text, {"name": intent, "confidence": 1.0})
+
+
+async def test_saves_only_new_events_without_counting_them(sql_store, monkeypatch):
+    from rasa.shared.core.events import ActionExecuted, SessionStarted
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    tracker = DialogueStateTracker.from_events(
+        "ana", [ActionExecuted("action_session_start"), SessionStarted()]
+    )
+    await sql_store.save(tracker)
+    queries = []
+    original_query = type(sql_store)._event_query
+
+    def counting_query(self, *args, **kwargs):
+        queries.append(args)
+        return original_query(self, *args, **kwargs)
+
+    for turn in range(3):
+        loaded = await sql_store.retrieve("ana")
+        monkeypatch.setattr(type(sql_store), "_event_query", counting_query)
+        loaded.update(user(f"hello {turn}", "greet"))
+        loaded.update(ActionExecuted("action_listen"))
+        await sql_store.save(loaded)
+        loaded.update(user(f"again {turn}", "greet"))
+        await sql_store.save(loaded)
+        monkeypatch.setattr(type(sql_store), "_event_query", original_query)
+        assert queries == []
+    texts = [
+        e.text
+        for e in (await sql_store.retrieve("ana")).events
+        if e.type_name == "user"
+    ]
+    assert texts == ["hello 0", "again 0", "hello 1", "again 1", "hello 2", "again 2"]
+
+
+async def test_a_new_session_is_stored_once(sql_store):
+    import time
+
+    from rasa.shared.core.events import ActionExecuted, SessionStarted
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    tracker = DialogueStateTracker.from_events(
+        "ben", [SessionStarted(timestamp=time.time() - 100), user("hi", "greet")]
+    )
+    await sql_store.save(tracker)
+    loaded = await sql_store.retrieve("ben")
+    loaded.update(ActionExecuted("action_session_start"))
+    loaded.update(SessionStarted())
+    loaded.update(user("back again", "greet"))
+    await sql_store.save(loaded)
+    latest = await sql_store.retrieve("ben")
+    assert [e.text for e in latest.events if e.type_name == "user"] == ["back again"]
+    full = await sql_store.retrieve_full_tracker("ben")
+    assert [e.text for e in full.events if e.type_name == "user"] == [
+        "hi",
+        "back again",
+    ]
+
+
+async def test_trackers_not_loaded_by_the_store_are_still_counted(sql_store):
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    await sql_store.save(DialogueStateTracker.from_events("cy", [user("a", "greet")]))
+    fresh = DialogueStateTracker.from_events(
+        "cy", [user("a", "greet"), user("b", "bye")]
+    )
+    await sql_store.save(fresh)
+    stored = await sql_store.retrieve("cy")
+    assert [e.text for e in stored.events if e.type_name == "user"] == ["a", "b"]
+
+
+async def test_action_calls_reuse_one_connection(patched):
+    from aiohttp import web
+    from rasa.utils.endpoints import ClientResponseError, EndpointConfig
+
+    peers = []
+
+    async def webhook(request):
+        peers.append(request.transport.get_extra_info("peername"))
+        if request.query.get("fail"):
+            return web.json_response({"error": "no"}, status=400)
+        return web.json_response({"echo": await request.json()})
+
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        endpoint = EndpointConfig(url=f"http://127.0.0.1:{port}/webhook")
+        for n in range(3):
+            assert await endpoint.request(json={"n": n}) == {"echo": {"n": n}}
+        with pytest.raises(ClientResponseError):
+            await endpoint.request(json={}, params={"fail": "1"})
+        assert len(peers) == 4
+        assert len(set(peers)) == 1
+    finally:
+        await runner.cleanup()
+
+
+def random_rule_lookup(rng):
+    """Rule keys as RulePolicy stores them: JSON lists of states."""
+    import json
+
+    intents = ["greet", "bye", "faq_a", "faq_b"]
+    actions = ["action_listen", "utter_a", "action_x", "utter_b"]
+    lookup = {}
+    for _ in range(60):
+        states = []
+        if rng.random() < 0.2:
+            states.append({})
+        for _ in range(rng.randint(1, 4)):
+            state = {"prev_action": {"action_name": rng.choice(actions)}}
+            if rng.random() < 0.6:
+                state["user"] = {"intent": rng.choice(intents)}
+            if rng.random() < 0.2:
+                state["active_loop"] = {"name": rng.choice(["should_not_be_set", "f"])}
+            states.append(state)
+        lookup[json.dumps(states)] = rng.choice(actions)
+    return lookup, intents, actions
+
+
+def rule_policies():
+    """Rasa's rule matching and ours, side by side."""
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    speedups.apply()
+
+    class Rasa(RulePolicy):
+        _get_possible_keys = speedups._original["get_possible_keys"]
+        _is_rule_applicable = speedups._original["is_rule_applicable"]
+
+    class Ours(RulePolicy):
+        _get_possible_keys = speedups._get_possible_keys
+        _is_rule_applicable = speedups._is_rule_applicable
+
+    return Rasa.__new__(Rasa), Ours.__new__(Ours)
+
+
+def test_rule_matching_gives_rasas_answers():
+    import random
+
+    rasa, ours = rule_policies()
+    rng = random.Random(7)
+    compared = matched = 0
+    for _ in range(40):
+        lookup, intents, actions = random_rule_lookup(rng)
+        for _ in range(20):
+            states = []
+            if rng.random() < 0.5:
+                states.append({})
+            for _ in range(rng.randint(1, 9)):
+                state = {"prev_action": {"action_name": rng.choice(actions)}}
+                if rng.random() < 0.7:
+                    state["user"] = {"intent": rng.choice(intents)}
+                states.append(state)
+            expected = rasa._get_possible_keys(lookup, states)
+            assert ours._get_possible_keys(lookup, states) == expected
+            compared += 1
+            matched += bool(expected)
+    assert matched > compared / 10
+
+
+@pytest.fixture(scope="module")
+def agent():
+    """The trained model, loaded the way the server loads it."""
+    import asyncio
+
+    from rasa.core.agent import load_agent
+
+    from tests.servers import MODEL
+
+    return asyncio.run(load_agent(model_path=str(MODEL)))
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["does dry needling hurt?"],
+        ["hi", "can it help my sciatica", "yes please book me in", "Ana"],
+        ["blorp", "what is a trigger point", "thanks, bye"],
+    ],
+)
+def test_graph_runs_give_dasks_results(agent, texts):
+    from rasa.core.channels import UserMessage
+    from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    runner = agent.processor.graph_runner
+    dask_run = speedups._original.get("run_graph") or type(runner).run
+    metadata = agent.processor.model_metadata
+    domain = agent.domain
+    tracker = DialogueStateTracker.from_events(
+        "t", [ActionExecuted("action_listen")], slots=domain.slots
+    )
+    for text in texts:
+        message = UserMessage(text, sender_id="t")
+        inputs = {PLACEHOLDER_MESSAGE: [message], PLACEHOLDER_TRACKER: tracker}
+        targets = [metadata.nlu_target]
+        expected = dask_run(runner, inputs=inputs, targets=targets)
+        actual = speedups._run_graph(runner, inputs=inputs, targets=targets)
+        parsed = expected[metadata.nlu_target][0]
+        output = actual[metadata.nlu_target][0].as_dict(only_output_properties=True)
+        assert output == parsed.as_dict(only_output_properties=True)
+        assert output["intent"]
+        tracker.update(UserUttered(text, parsed.data["intent"]))
+        inputs = {PLACEHOLDER_TRACKER: tracker}
+        targets = [metadata.core_target]
+        expected = dask_run(runner, inputs=inputs, targets=targets)
+        actual = speedups._run_graph(runner, inputs=inputs, targets=targets)
+        assert actual[metadata.core_target] == expected[metadata.core_target]
+        prediction = expected[metadata.core_target]
+        tracker.update(
+            ActionExecuted(
+                domain.action_names_or_texts[prediction.max_confidence_index]
+            )
+        )
