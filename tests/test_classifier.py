@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -10,8 +11,11 @@ from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.sparse import hstack
 
-from bot.nlp.classifier import LinearIntentClassifier
+from bot import PROJECT_ROOT
+from bot.evaluate import read_examples
+from bot.nlp.classifier import LinearIntentClassifier, lemmas, normalise, softmax
 
 EXAMPLES = {
     "greet": ["hi", "hello there", "hey", "good morning", "hiya"],
@@ -53,19 +57,38 @@ def context() -> ExecutionContext:
     return ExecutionContext(GraphSchema({}), "test")
 
 
+def train(
+    storage: LocalModelStorage,
+    context: ExecutionContext,
+    examples: list[tuple[str, str]],
+    name: str = "classifier",
+) -> LinearIntentClassifier:
+    classifier = LinearIntentClassifier.create(
+        LinearIntentClassifier.get_default_config(), storage, Resource(name), context
+    )
+    classifier.train(TrainingData([message(t, intent) for t, intent in examples]))
+    return classifier
+
+
 @pytest.fixture
 def trained(storage, context) -> LinearIntentClassifier:
-    classifier = LinearIntentClassifier.create(
-        LinearIntentClassifier.get_default_config(),
-        storage,
-        Resource("classifier"),
-        context,
+    examples = [(t, intent) for intent, texts in EXAMPLES.items() for t in texts]
+    return train(storage, context, examples)
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory) -> LinearIntentClassifier:
+    """Trained on the bot's own NLU data, for its realistic vocabulary."""
+    examples = [
+        pair
+        for path in sorted((PROJECT_ROOT / "data" / "nlu").glob("*.yml"))
+        for pair in read_examples(path)
+    ]
+    return train(
+        LocalModelStorage(tmp_path_factory.mktemp("real")),
+        ExecutionContext(GraphSchema({}), "test"),
+        examples,
     )
-    data = TrainingData(
-        [message(t, intent) for intent, texts in EXAMPLES.items() for t in texts]
-    )
-    classifier.train(data)
-    return classifier
 
 
 def classify(classifier: LinearIntentClassifier, text: str) -> Message:
@@ -134,3 +157,90 @@ def test_one_intent_is_not_enough_to_train(storage, context):
     )
     classifier.train(TrainingData([message("hi", "greet"), message("hey", "greet")]))
     assert classify(classifier, "hi").get(INTENT) is None
+
+
+def sklearn_ranking(
+    classifier: LinearIntentClassifier, msg: Message
+) -> tuple[list[str], np.ndarray, bool]:
+    """rank() computed the slow way, through the stored sklearn objects."""
+    model, config = classifier.model, classifier.config
+    words = model["words"].transform([lemmas(msg)])
+    chars = model["chars"].transform([normalise(msg.get(TEXT))])
+    scores = model["svm"].decision_function(hstack([words, chars]))[0]
+    confidences = softmax(scores, config["temperature"])
+    if words.nnz == 0:
+        confidences = confidences * config["unknown_words_factor"]
+    order = np.argsort(-confidences)[: config["ranking_length"]]
+    names = [str(model["svm"].classes_[i]) for i in order]
+    return names, confidences[order], words.nnz > 0
+
+
+TEXTS = [
+    "does dry needling hurt",
+    "DOES IT HURT",
+    "hurt hurt hurt hurt hurt",
+    "book book book an appointment appointment",
+    "i’d like an appointment, what’s the cost?",
+    "i'd like an appointment, what's the cost?",
+    "blorp asdf zzzz",
+    "héllo ça fait mal 日本語 👍",
+    "naïve café – crème brûlée",
+    "   ",
+    "?!",
+    "👍",
+    "a",
+    "does\tit\n   hurt    after  the session",
+    "can I book a session for next Tuesday at 3pm, and how long does it last?",
+]
+
+
+@pytest.mark.parametrize("model", ["trained", "real"])
+@pytest.mark.parametrize("text", TEXTS)
+def test_rank_matches_sklearn(request, model, text):
+    classifier = request.getfixturevalue(model)
+    msg = message(text)
+    names, confidences, known_words = sklearn_ranking(classifier, msg)
+    ranking = classifier.rank(msg)
+    assert [r["name"] for r in ranking] == names
+    np.testing.assert_allclose(
+        [r["confidence"] for r in ranking], confidences, rtol=0, atol=1e-9
+    )
+    _, fast_known_words = classifier._fast.scores(lemmas(msg), normalise(msg.get(TEXT)))
+    assert fast_known_words == known_words
+
+
+def test_rank_scores_match_decision_function(real):
+    model = real.model
+    for text in TEXTS:
+        msg = message(text)
+        features = hstack(
+            [
+                model["words"].transform([lemmas(msg)]),
+                model["chars"].transform([normalise(msg.get(TEXT))]),
+            ]
+        )
+        scores, _ = real._fast.scores(lemmas(msg), normalise(msg.get(TEXT)))
+        np.testing.assert_allclose(
+            scores, model["svm"].decision_function(features)[0], rtol=0, atol=1e-9
+        )
+
+
+def test_nothing_recognised_falls_back_to_the_intercepts(real):
+    scores, known_words = real._fast.scores("", "")
+    assert not known_words
+    np.testing.assert_array_equal(scores, real.model["svm"].intercept_)
+
+
+def test_two_intents_rank_both(storage, context):
+    examples = [(t, "greet") for t in EXAMPLES["greet"]] + [
+        (t, "faq_does_it_hurt") for t in EXAMPLES["faq_does_it_hurt"]
+    ]
+    classifier = train(storage, context, examples, name="two")
+    for text, intent in (
+        ("hello there", "greet"),
+        ("does it hurt", "faq_does_it_hurt"),
+    ):
+        ranking = classify(classifier, text).get(INTENT_RANKING_KEY)
+        assert ranking[0]["name"] == intent
+        assert {r["name"] for r in ranking} == {"greet", "faq_does_it_hurt"}
+        assert sum(r["confidence"] for r in ranking) == pytest.approx(1.0)

@@ -9,10 +9,17 @@ Confidences are a softmax over the SVM's decision scores. A message without a
 single word seen in training ("blorp", "asdf") has its confidences damped, so
 FallbackClassifier treats it as not understood instead of trusting whichever
 class its character n-grams happen to lean towards.
+
+Ranking does not call sklearn: its validation and sparse-matrix overhead on a
+one-row input cost about 1.4 ms a message, ~7% of the Rasa server's CPU.
+``FastModel`` computes the same scores from the fitted objects in about a
+tenth of that.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import joblib
@@ -50,6 +57,79 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
     return exp / exp.sum()
 
 
+@dataclass(frozen=True)
+class Block:
+    """A fitted TfidfVectorizer reduced to what transforming one text needs."""
+
+    analyze: Callable[[str], list[str]]
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    offset: int
+
+    @classmethod
+    def of(cls, vectorizer: TfidfVectorizer, offset: int) -> Block:
+        return cls(
+            vectorizer.build_analyzer(),
+            vectorizer.vocabulary_,
+            vectorizer.idf_,
+            offset,
+        )
+
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The text's nonzero columns and TF-IDF values, as transform() has them."""
+        counts: dict[int, int] = {}
+        vocabulary = self.vocabulary
+        for term in self.analyze(text):
+            column = vocabulary.get(term)
+            if column is not None:
+                counts[column] = counts.get(column, 0) + 1
+        columns = np.fromiter(counts, dtype=np.intp, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        values = (np.log(tf) + 1.0) * self.idf[columns]
+        norm = np.sqrt(values @ values)
+        if norm > 0:
+            values /= norm
+        return columns + self.offset, values
+
+
+@dataclass(frozen=True)
+class FastModel:
+    """The fitted vectorizers and SVM as dicts and dense numpy arrays."""
+
+    words: Block
+    chars: Block
+    coef_t: np.ndarray
+    intercept: np.ndarray
+    classes: list[str]
+
+    @classmethod
+    def of(cls, model: dict[str, Any]) -> FastModel:
+        svm = model["svm"]
+        coef = np.asarray(svm.coef_, dtype=np.float64)
+        intercept = np.asarray(svm.intercept_, dtype=np.float64)
+        if coef.shape[0] == 1:
+            # sklearn keeps one score for two classes, positive for classes_[1].
+            coef = np.vstack([-coef, coef])
+            intercept = np.concatenate([-intercept, intercept])
+        return cls(
+            words=Block.of(model["words"], offset=0),
+            chars=Block.of(model["chars"], offset=len(model["words"].vocabulary_)),
+            # Features x classes, so picking a message's columns reads whole rows.
+            coef_t=np.ascontiguousarray(coef.T),
+            intercept=intercept,
+            classes=[str(c) for c in svm.classes_],
+        )
+
+    def scores(self, lemma_text: str, text: str) -> tuple[np.ndarray, bool]:
+        """Decision scores per class, and whether any word n-gram was known."""
+        word_columns, word_values = self.words.features(lemma_text)
+        char_columns, char_values = self.chars.features(text)
+        columns = np.concatenate([word_columns, char_columns])
+        values = np.concatenate([word_values, char_values])
+        scores = values @ self.coef_t[columns] + self.intercept
+        return scores, len(word_columns) > 0
+
+
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
 )
@@ -82,6 +162,16 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         self._model_storage = model_storage
         self._resource = resource
         self.model = model
+
+    @property
+    def model(self) -> dict[str, Any] | None:
+        """The fitted sklearn objects, as persisted."""
+        return self._model
+
+    @model.setter
+    def model(self, model: dict[str, Any] | None) -> None:
+        self._model = model
+        self._fast = FastModel.of(model) if model is not None else None
 
     @classmethod
     def create(
@@ -146,16 +236,14 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
 
     def rank(self, message: Message) -> list[dict[str, Any]]:
         """Intents with confidences, best first."""
-        words = self.model["words"].transform([lemmas(message)])
-        chars = self.model["chars"].transform([normalise(message.get(TEXT))])
-        scores = self.model["svm"].decision_function(hstack([words, chars]))[0]
+        fast = self._fast
+        scores, known_words = fast.scores(lemmas(message), normalise(message.get(TEXT)))
         confidences = softmax(scores, self.config["temperature"])
-        if words.nnz == 0:
+        if not known_words:
             confidences = confidences * self.config["unknown_words_factor"]
         order = np.argsort(-confidences)[: self.config["ranking_length"]]
-        classes = self.model["svm"].classes_
         return [
-            {"name": str(classes[i]), "confidence": float(confidences[i])}
+            {"name": fast.classes[i], "confidence": float(confidences[i])}
             for i in order
         ]
 
