@@ -67,7 +67,8 @@ def nginx_binary() -> str:
 
 
 def nginx_config(listen_port: int, upstream_ports: list[int], prefix: Path) -> str:
-    """Round robin for HTTP; socket.io stays on one instance per client."""
+    """HTTP to the instance with the fewest requests in flight; socket.io
+    stays on one instance per client."""
     servers = "".join(f"    server 127.0.0.1:{p};\n" for p in upstream_ports)
     return f"""worker_processes 1;
 pid {prefix}/nginx.pid;
@@ -82,6 +83,7 @@ http {{
   uwsgi_temp_path {prefix}/uwsgi;
   scgi_temp_path {prefix}/scgi;
   upstream rasa {{
+    least_conn;
 {servers}    keepalive 64;
   }}
   upstream rasa_socket {{

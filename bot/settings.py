@@ -87,6 +87,7 @@ class Settings:
     webhook_secret: str | None
     outbox_retry_seconds: float
     outbox_backoff_seconds: float
+    max_concurrent_messages: int
     web: WebSettings
     channels: ChannelSettings
 
@@ -104,6 +105,17 @@ def _port(name: str, default: int) -> int:
     if not 0 < port < 65536:
         raise SystemExit(f"{name} must be between 1 and 65535, got {port}")
     return port
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SystemExit(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return value
 
 
 def _env(name: str) -> str | None:
@@ -209,6 +221,7 @@ def load_settings() -> Settings:
         webhook_secret=os.environ.get("BOOKING_WEBHOOK_SECRET") or None,
         outbox_retry_seconds=float(os.environ.get("OUTBOX_RETRY_SECONDS", "60")),
         outbox_backoff_seconds=float(os.environ.get("OUTBOX_BACKOFF_SECONDS", "30")),
+        max_concurrent_messages=_positive_int("MAX_CONCURRENT_MESSAGES", 3),
         web=_web(rasa_port),
         channels=_channels(),
     )
