@@ -14,7 +14,9 @@
 - The SQL tracker store counts the stored events of the conversation (a
   second query with a subquery) before each save, to know which are new:
   7 %. It already read exactly those rows when it loaded the tracker, under
-  the conversation's lock, so the number read then is used.
+  the conversation's lock, so the number read then is used. It also built
+  ORM objects for every event read and written (10 %); it now reads the one
+  column it uses and writes new events in one multi-row insert.
 - Each call to the action server opened a new HTTP session and connection:
   5 %. One keep-alive session per endpoint and event loop is reused, closing
   idle connections before the action server's own keep-alive timeout (5 s)
@@ -24,8 +26,10 @@
   handful of nodes: 7 %. The nodes now run in a topological order worked out
   once per set of targets, with the same inputs and outputs.
 - RulePolicy checks every rule against every earlier turn, even after no rule
-  is left or all remaining rules are shorter than the history looked at.
-  It now stops there; the set of matching rules is the same.
+  is left or all remaining rules are shorter than the history looked at:
+  15 %. It now stops there, and checks the last turn only against the rules
+  indexed under its previous action and intent; the set of matching rules is
+  the same.
 """
 
 from __future__ import annotations
@@ -78,6 +82,13 @@ _STORED_EVENTS = "_clinic_stored_events"
 _event_classes: dict[str, type] = {}
 _sessions: dict[tuple[int, int], Any] = {}
 _rule_states: dict[str, tuple] = {}
+_rule_indexes: dict[int, tuple] = {}
+# Rasa's state keys (rasa.shared.core.constants, rasa.shared.nlu.constants).
+PREVIOUS_ACTION = "prev_action"
+USER = "user"
+ACTION_NAME = "action_name"
+INTENT = "intent"
+SHOULD_NOT_BE_SET = "should_not_be_set"
 IDLE_CONNECTION_SECONDS = 2.0
 
 
@@ -92,16 +103,21 @@ def _resolve_by_type(type_name, default=None):
 
 
 async def _sql_retrieve(self, sender_id, fetch_events_from_all_sessions):
-    """Rasa's ``SQLTrackerStore._retrieve``, noting how many rows it read."""
+    """Rasa's ``SQLTrackerStore._retrieve`` reading only the ``data`` column
+    (no ORM objects), and noting how many rows it read."""
     from rasa.shared.core.trackers import DialogueStateTracker
 
     with self.session_scope() as session:
-        rows = self._event_query(
-            session,
-            sender_id,
-            fetch_events_from_all_sessions=fetch_events_from_all_sessions,
-        ).all()
-        events = [json.loads(row.data) for row in rows]
+        rows = (
+            self._event_query(
+                session,
+                sender_id,
+                fetch_events_from_all_sessions=fetch_events_from_all_sessions,
+            )
+            .with_entities(self.SQLEvent.data)
+            .all()
+        )
+        events = [json.loads(data) for (data,) in rows]
         if not (self.domain and events):
             return None
         tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
@@ -111,19 +127,45 @@ async def _sql_retrieve(self, sender_id, fetch_events_from_all_sessions):
 
 
 def _sql_additional_events(self, session, tracker):
-    """The tracker's events after the ones read at load; Rasa's count query
-    only for trackers this store did not load."""
+    """The tracker's events after the ones already stored; Rasa's count query
+    only for a tracker this store neither loaded nor saved."""
     stored = getattr(tracker, _STORED_EVENTS, None)
     if stored is None:
         return _original["additional_events"](self, session, tracker)
     return itertools.islice(tracker.events, stored, len(tracker.events))
 
 
+def _event_row(sender_id: str, event) -> dict[str, Any]:
+    """The columns Rasa's ``SQLTrackerStore.save`` writes for one event."""
+    from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+    data = event.as_dict()
+    return {
+        "sender_id": sender_id,
+        "type_name": event.type_name,
+        "timestamp": data.get("timestamp"),
+        "intent_name": data.get("parse_data", {})
+        .get("intent", {})
+        .get(INTENT_NAME_KEY),
+        "action_name": data.get("name"),
+        "data": json.dumps(data),
+    }
+
+
 async def _sql_save(self, tracker) -> None:
+    """Rasa's ``SQLTrackerStore.save`` as one multi-row insert instead of the
+    ORM's unit of work; afterwards the tracker knows all its events are stored."""
     total = len(tracker.events)
-    await _original["save"](self, tracker)
-    if getattr(tracker, _STORED_EVENTS, None) is not None:
-        setattr(tracker, _STORED_EVENTS, total)
+    await self.stream_events(tracker)
+    with self.session_scope() as session:
+        rows = [
+            _event_row(tracker.sender_id, event)
+            for event in self._additional_events(session, tracker)
+        ]
+        if rows:
+            session.execute(self.SQLEvent.__table__.insert(), rows)
+        session.commit()
+    setattr(tracker, _STORED_EVENTS, total)
 
 
 def _endpoint_session(self):
@@ -184,34 +226,80 @@ def _is_rule_applicable(self, rule_key, turn_index, conversation_state) -> bool:
     """RulePolicy's ``_is_rule_applicable`` without re-reversing the rule's
     states on every call (Rasa's lru_cache of 1000 also thrashes when a
     model has more rule keys than that)."""
-    from rasa.shared.core.constants import PREVIOUS_ACTION
-
-    reversed_rule_states = _reversed_rule_states(rule_key)
+    reversed_rule_states = _rule_states.get(rule_key)
+    if reversed_rule_states is None:
+        reversed_rule_states = _reversed_rule_states(rule_key)
     if turn_index >= len(reversed_rule_states):
         return True
+    rule_state = reversed_rule_states[turn_index]
     current_previous_action = conversation_state.get(PREVIOUS_ACTION)
-    rule_previous_action = reversed_rule_states[turn_index].get(PREVIOUS_ACTION)
-    if not rule_previous_action and not current_previous_action:
-        return True
-    if not rule_previous_action or not current_previous_action:
+    rule_previous_action = rule_state.get(PREVIOUS_ACTION)
+    if not rule_previous_action:
+        return not current_previous_action
+    if not current_previous_action:
         return False
-    return self._does_rule_match_state(
-        reversed_rule_states[turn_index], conversation_state
-    )
+    return self._does_rule_match_state(rule_state, conversation_state)
+
+
+def _rule_candidates(lookup, state) -> list[str]:
+    """The rules that can match ``state`` as their last turn.
+
+    A rule whose last turn names a previous action (and maybe an intent) only
+    matches a turn with that action (and intent), so rules are indexed by
+    them once per lookup; any other rule is always a candidate."""
+    cached = _rule_indexes.get(id(lookup))
+    if cached is None or cached[0] is not lookup or cached[1] != len(lookup):
+        index: dict[tuple, list[str]] = {}
+        always: list[str] = []
+        for key in lookup:
+            rule_states = _reversed_rule_states(key)
+            last = rule_states[0] if rule_states else {}
+            action = _named(last.get(PREVIOUS_ACTION), ACTION_NAME)
+            if action is None:
+                always.append(key)
+                continue
+            intent = _named(last.get(USER), INTENT)
+            index.setdefault((action, intent), []).append(key)
+        cached = _rule_indexes[id(lookup)] = (lookup, len(lookup), index, always)
+    _, _, index, always = cached
+    action = (state.get(PREVIOUS_ACTION) or {}).get(ACTION_NAME)
+    if action is None:
+        return always
+    intent = (state.get(USER) or {}).get(INTENT)
+    return [
+        *always,
+        *index.get((action, None), ()),
+        *(index.get((action, intent), ()) if intent is not None else ()),
+    ]
+
+
+def _named(sub_state, key: str) -> str | None:
+    value = (sub_state or {}).get(key)
+    if isinstance(value, str) and value and value != SHOULD_NOT_BE_SET:
+        return value
+    return None
 
 
 def _get_possible_keys(self, lookup, states):
-    """RulePolicy's ``_get_possible_keys``, stopping once no rule is left or
-    every rule left is shorter than the turns already checked (each of those
-    matches whatever comes earlier)."""
-    possible_keys = set(lookup.keys())
-    for i, state in enumerate(reversed(states)):
+    """RulePolicy's ``_get_possible_keys``: the last turn is checked only
+    against the rules that can match it, and the search stops once no rule
+    is left or every rule left is shorter than the turns already checked
+    (each of those matches whatever comes earlier)."""
+    if not states:
+        return set(lookup.keys())
+    turns = list(reversed(states))
+    possible_keys = {
+        key
+        for key in _rule_candidates(lookup, turns[0])
+        if self._is_rule_applicable(key, 0, turns[0])
+    }
+    for i in range(1, len(turns)):
         if not possible_keys or all(
             len(_reversed_rule_states(key)) <= i for key in possible_keys
         ):
             break
         possible_keys = {
-            key for key in possible_keys if self._is_rule_applicable(key, i, state)
+            key for key in possible_keys if self._is_rule_applicable(key, i, turns[i])
         }
     return possible_keys
 

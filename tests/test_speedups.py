@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
@@ -235,9 +237,15 @@ def random_rule_lookup(rng):
             state = {"prev_action": {"action_name": rng.choice(actions)}}
             if rng.random() < 0.6:
                 state["user"] = {"intent": rng.choice(intents)}
+            elif rng.random() < 0.3:
+                state["user"] = {"intent": "should_not_be_set"}
             if rng.random() < 0.2:
                 state["active_loop"] = {"name": rng.choice(["should_not_be_set", "f"])}
             states.append(state)
+        if rng.random() < 0.05:
+            states[-1] = {"prev_action": {"action_text": "hello"}}
+        if rng.random() < 0.03:
+            states = [{}]
         lookup[json.dumps(states)] = rng.choice(actions)
     return lookup, intents, actions
 
@@ -271,8 +279,10 @@ def test_rule_matching_gives_rasas_answers():
             states = []
             if rng.random() < 0.5:
                 states.append({})
-            for _ in range(rng.randint(1, 9)):
+            for _ in range(rng.randint(0, 9)):
                 state = {"prev_action": {"action_name": rng.choice(actions)}}
+                if rng.random() < 0.1:
+                    state = {"prev_action": {"action_text": "hello"}}
                 if rng.random() < 0.7:
                     state["user"] = {"intent": rng.choice(intents)}
                 states.append(state)
@@ -338,3 +348,84 @@ def test_graph_runs_give_dasks_results(agent, texts):
                 domain.action_names_or_texts[prediction.max_confidence_index]
             )
         )
+
+
+def test_rasa_constants_are_the_same():
+    from rasa.shared.core import constants as core
+    from rasa.shared.nlu import constants as nlu
+
+    assert speedups.PREVIOUS_ACTION == core.PREVIOUS_ACTION
+    assert speedups.USER == core.USER
+    assert speedups.SHOULD_NOT_BE_SET == core.SHOULD_NOT_BE_SET
+    assert speedups.ACTION_NAME == nlu.ACTION_NAME
+    assert speedups.INTENT == nlu.INTENT
+
+
+async def test_stored_rows_are_the_ones_rasa_writes(sql_store):
+    from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    events = [
+        ActionExecuted("action_listen"),
+        user("hi there", "greet"),
+        SlotSet("x", "y"),
+        BotUttered("Hello", {"buttons": [{"title": "A", "payload": "/a"}]}),
+    ]
+    await sql_store.save(DialogueStateTracker.from_events("ours", events))
+    rasa_save = speedups._original["save"]
+    await rasa_save(sql_store, DialogueStateTracker.from_events("rasa", events))
+
+    def rows(sender):
+        with sql_store.session_scope() as session:
+            found = (
+                session.query(sql_store.SQLEvent)
+                .filter(sql_store.SQLEvent.sender_id == sender)
+                .order_by(sql_store.SQLEvent.id)
+                .all()
+            )
+            return [
+                (r.type_name, r.timestamp, r.intent_name, r.action_name, r.data)
+                for r in found
+            ]
+
+    assert rows("ours") == rows("rasa")
+    assert [json.loads(r[-1]) for r in rows("ours")] == [e.as_dict() for e in events]
+
+
+@pytest.mark.parametrize(
+    "states",
+    [
+        [{}],
+        [{"prev_action": {"action_text": "hello"}}],
+        [{"prev_action": {"action_name": "action_listen"}}],
+        [{"prev_action": {"action_name": "action_listen"}, "user": {"intent": "hi"}}],
+        [],
+    ],
+)
+def test_rules_without_an_indexable_last_turn_still_match(states):
+    import json
+
+    rasa, ours = rule_policies()
+    lookup = {
+        json.dumps(rule): "utter_x"
+        for rule in (
+            [{}],
+            [{"prev_action": {"action_text": "hello"}}],
+            [{"prev_action": {"action_name": "action_listen"}}],
+            [
+                {
+                    "prev_action": {"action_name": "action_listen"},
+                    "user": {"intent": "should_not_be_set"},
+                }
+            ],
+            [
+                {
+                    "prev_action": {"action_name": "action_listen"},
+                    "user": {"intent": "hi"},
+                }
+            ],
+        )
+    }
+    expected = rasa._get_possible_keys(lookup, states)
+    assert expected
+    assert ours._get_possible_keys(lookup, states) == expected
