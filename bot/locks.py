@@ -8,17 +8,28 @@ atomic ``SET NX PX`` with a random token, released only by its owner (a
 compare-and-delete script), and expiring after ``TICKET_LOCK_LIFETIME`` if
 its process dies. Waiters poll every few milliseconds instead of Rasa's one
 second.
+
+When Redis cannot be reached, Rasa's store fails the message and the user
+gets an empty reply. Here the message is handled without the lock (logged as
+an error): a conversation answered with a small risk of two instances
+serving one sender at once is better than silence for every visitor. Redis
+gets one second to answer, not Rasa's ten.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = logging.getLogger(__name__)
 
 RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -27,6 +38,8 @@ end
 return 0
 """
 POLL_SECONDS = 0.005
+SOCKET_TIMEOUT_SECONDS = 1.0
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 
 
 class AtomicRedisLockStore(RedisLockStore):
@@ -35,6 +48,7 @@ class AtomicRedisLockStore(RedisLockStore):
     def __init__(self, endpoint_config=None, **kwargs) -> None:
         if endpoint_config is not None:
             kwargs = {"host": endpoint_config.url, **endpoint_config.kwargs}
+        kwargs.setdefault("socket_timeout", SOCKET_TIMEOUT_SECONDS)
         super().__init__(**kwargs)
         self._release = self.red.register_script(RELEASE)
 
@@ -51,14 +65,33 @@ class AtomicRedisLockStore(RedisLockStore):
         key, token = self._key(conversation_id), uuid.uuid4().hex
         lifetime_ms = max(1, int(lock_lifetime * 1000))
         deadline = time.monotonic() + lock_lifetime
-        while not self.red.set(key, token, nx=True, px=lifetime_ms):
-            if time.monotonic() > deadline:
-                raise LockError(
-                    f"Could not lock conversation {conversation_id} within "
-                    f"{lock_lifetime} s."
-                )
-            await asyncio.sleep(min(wait_time_in_seconds, POLL_SECONDS))
+        try:
+            while not self.red.set(key, token, nx=True, px=lifetime_ms):
+                if time.monotonic() > deadline:
+                    raise LockError(
+                        f"Could not lock conversation {conversation_id} within "
+                        f"{lock_lifetime} s."
+                    )
+                await asyncio.sleep(min(wait_time_in_seconds, POLL_SECONDS))
+        except UNREACHABLE as error:
+            logger.error(
+                "Redis unreachable (%s); handling a message of %s without the "
+                "conversation lock",
+                error,
+                conversation_id,
+            )
+            yield None
+            return
         try:
             yield None
         finally:
-            self._release(keys=[key], args=[token])
+            try:
+                self._release(keys=[key], args=[token])
+            except UNREACHABLE as error:
+                logger.error(
+                    "Redis unreachable (%s); the lock of %s expires by itself "
+                    "in %s s",
+                    error,
+                    conversation_id,
+                    lock_lifetime,
+                )

@@ -10,7 +10,7 @@ from rasa.core.lock_store import LockError
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.endpoints import lock_store
-from bot.locks import AtomicRedisLockStore
+from bot.locks import RELEASE, AtomicRedisLockStore
 from bot.settings import load_settings
 
 
@@ -64,3 +64,35 @@ async def test_an_expired_lock_is_not_released_by_its_old_owner(stores):
         with pytest.raises(LockError):
             async with stores[2].lock("expiring", lock_lifetime=0.2):
                 pass
+
+
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_without_redis_messages_are_still_handled(caplog):
+    store = AtomicRedisLockStore(host="127.0.0.1", port=unused_port())
+    handled = []
+    async with store.lock("ana"):
+        handled.append("ana")
+    assert handled == ["ana"]
+    assert "without the conversation lock" in caplog.text
+
+
+async def test_losing_redis_while_holding_a_lock_is_not_an_error(stores, caplog):
+    import redis
+
+    store = stores[0]
+    async with store.lock("ben"):
+        store.red = redis.StrictRedis(port=unused_port(), socket_timeout=1)
+        store._release = store.red.register_script(RELEASE)
+    assert "expires by itself" in caplog.text
+
+
+def test_redis_gets_one_second_to_answer():
+    store = AtomicRedisLockStore(host="127.0.0.1", port=unused_port())
+    assert store.red.connection_pool.connection_kwargs["socket_timeout"] == 1.0
