@@ -79,3 +79,45 @@ def test_database_up_stores_directly(tmp_path, store):
     reference, how, booking = submit_or_queue(store, spool, request())
     assert how == "stored" and booking.reference == reference
     assert spool.waiting() == []
+
+
+def test_a_refused_request_does_not_hold_up_the_others(tmp_path, store, caplog):
+    from sqlalchemy.exc import IntegrityError
+
+    spool = Spool(tmp_path / "spool.db")
+    first, _, _ = submit_or_queue(BookingStore(DOWN), spool, request(phone="bad"))
+    second, _, _ = submit_or_queue(
+        BookingStore(DOWN), spool, request(conversation_id="conv-2")
+    )
+    real_submit = store.submit
+
+    def refuse_bad_phone(req, reference=None):
+        if req.phone == "bad":
+            raise IntegrityError("INSERT", {}, Exception("check constraint"))
+        return real_submit(req, reference=reference)
+
+    store.submit = refuse_bad_phone
+    assert drain(store, spool) == 1
+    assert [row.reference for row in store.list()] == [second]
+    assert [ref for _, ref, _ in spool.waiting()] == [first]
+    assert f"queued request {first} refused" in caplog.text
+
+
+def test_an_unreadable_queue_entry_is_kept_and_skipped(tmp_path, store, caplog):
+    import sqlite3
+
+    spool = Spool(tmp_path / "spool.db")
+    submit_or_queue(BookingStore(DOWN), spool, request())
+    with sqlite3.connect(spool.path) as conn:
+        conn.execute(
+            "INSERT INTO waiting (reference, request) VALUES ('DN-BROKEN', '{oops')"
+        )
+    conn.close()
+    submit_or_queue(BookingStore(DOWN), spool, request(conversation_id="conv-3"))
+    assert drain(store, spool) == 2
+    assert len(store.list()) == 2
+    assert "DN-BROKEN" in caplog.text
+    with sqlite3.connect(spool.path) as conn:
+        left = conn.execute("SELECT reference FROM waiting").fetchall()
+    conn.close()
+    assert left == [("DN-BROKEN",)]

@@ -16,6 +16,8 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+
 from bot.booking.reference import new_reference
 from bot.booking.store import Booking, BookingRequest, BookingStore
 
@@ -71,7 +73,20 @@ class Spool:
                 "SELECT id, reference, request FROM waiting ORDER BY id"
             ).fetchall()
         conn.close()
-        return [(i, ref, load_request(text)) for i, ref, text in rows]
+        waiting = []
+        for spool_id, reference, text in rows:
+            try:
+                waiting.append((spool_id, reference, load_request(text)))
+            except (ValueError, TypeError) as error:
+                logger.error(
+                    "queued request %s (spool row %s) is unreadable and stays in "
+                    "%s for a person to look at: %s",
+                    reference,
+                    spool_id,
+                    self.path,
+                    error,
+                )
+        return waiting
 
     def remove(self, spool_id: int) -> None:
         with self._connect() as conn:
@@ -98,10 +113,24 @@ def submit_or_queue(
 
 
 def drain(store: BookingStore, spool: Spool) -> int:
-    """Move queued requests into the database; return how many moved."""
+    """Move queued requests into the database; return how many moved.
+
+    An unreachable database stops the drain with everything still queued. A
+    request the database refuses (bad data) is logged and stays queued, and
+    the ones behind it still move."""
     moved = 0
     for spool_id, reference, request in spool.waiting():
-        booking, _ = store.submit(request, reference=reference)
+        try:
+            booking, _ = store.submit(request, reference=reference)
+        except (OperationalError, InterfaceError):
+            raise
+        except SQLAlchemyError as error:
+            logger.error(
+                "queued request %s refused by the database, kept in the queue: %s",
+                reference,
+                error,
+            )
+            continue
         if booking.reference != reference:
             logger.error(
                 "queued request %s stored as %s (reference taken); conversation %s",
