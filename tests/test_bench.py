@@ -216,6 +216,7 @@ def test_the_same_seed_gives_the_same_scripts():
             ["/v/bin/python", "/v/bin/rasa", "run", "actions", "--actions"],
             "action_server",
         ),
+        (["/v/bin/python", "-m", "rasa_sdk", "--actions", "a"], "action_server"),
         (["/v/bin/python", "-m", "bot.web"], "website"),
         (["nginx: master process /usr/sbin/nginx -p /tmp/x"], "nginx"),
         (["nginx: worker process"], "nginx"),

@@ -79,7 +79,7 @@ def server_memory(servers) -> dict[str, int]:
         line = command_line(pid)
         if "bot.rasa_server" in line:
             memory["rasa"] = rss_kib(pid)
-        elif "run actions" in line:
+        elif "-m rasa_sdk" in line:
             memory["actions"] = rss_kib(pid)
     assert set(memory) == {"rasa", "actions"}, memory
     return memory

@@ -237,7 +237,7 @@ def role(cmdline: list[str]) -> str | None:
     joined = " ".join(cmdline)
     if "bot.rasa_server" in joined:
         return "rasa"
-    if "run actions" in joined:
+    if "-m rasa_sdk" in joined or "run actions" in joined:
         return "action_server"
     if "bot.web" in joined:
         return "website"
