@@ -429,3 +429,32 @@ def test_rules_without_an_indexable_last_turn_still_match(states):
     expected = rasa._get_possible_keys(lookup, states)
     assert expected
     assert ours._get_possible_keys(lookup, states) == expected
+
+
+def test_a_valid_response_is_remembered_and_an_invalid_one_never(monkeypatch):
+    checks = []
+    validator = speedups._action_result_validator()
+
+    class Counting:
+        def validate(self, result):
+            checks.append(result)
+            validator.validate(result)
+
+    monkeypatch.setattr(speedups, "_action_result_validator", lambda: Counting())
+    monkeypatch.setattr(speedups, "_valid_results", type(speedups._valid_results)())
+    good = {"events": [{"event": "slot", "name": "x", "value": 1}], "responses": []}
+    bad = {"events": "not a list"}
+    for _ in range(3):
+        assert speedups._validate_action_result(None, dict(good)) is True
+        with pytest.raises(jsonschema.ValidationError):
+            speedups._validate_action_result(None, bad)
+    assert checks.count(good) == 1
+    assert checks.count(bad) == 3
+
+
+def test_remembered_responses_are_bounded(monkeypatch):
+    monkeypatch.setattr(speedups, "_valid_results", type(speedups._valid_results)())
+    monkeypatch.setattr(speedups, "VALID_RESULTS_KEPT", 5)
+    for n in range(20):
+        speedups._validate_action_result(None, {"events": [], "responses": [{"n": n}]})
+    assert len(speedups._valid_results) == 5
