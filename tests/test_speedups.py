@@ -458,3 +458,52 @@ def test_remembered_responses_are_bounded(monkeypatch):
     for n in range(20):
         speedups._validate_action_result(None, {"events": [], "responses": [{"n": n}]})
     assert len(speedups._valid_results) == 5
+
+
+@pytest.mark.parametrize("module_name", speedups.LOG_ONLY_COPIES)
+def test_these_modules_copy_only_for_their_log(module_name):
+    """Guards the skipped copies: every ``copy.`` call in the module must be
+    an argument of a ``structlogger`` call."""
+    import ast
+    import importlib
+    import inspect
+
+    tree = ast.parse(inspect.getsource(importlib.import_module(module_name)))
+    copies, inside_log = 0, 0
+
+    def is_copy(node):
+        return (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "copy"
+        )
+
+    for node in ast.walk(tree):
+        copies += is_copy(node)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "structlogger"
+        ):
+            inside_log += sum(is_copy(n) for n in ast.walk(node))
+    assert copies > 0
+    assert inside_log == copies
+
+
+def test_copies_for_the_log_are_skipped_only_with_debug_off(patched, caplog):
+    import importlib
+    import logging
+
+    processor = importlib.import_module("rasa.core.processor")
+    value = {"events": [1, 2]}
+    logging.getLogger("rasa.core.processor").setLevel(logging.INFO)
+    assert processor.copy.deepcopy(value) is value
+    logging.getLogger("rasa.core.processor").setLevel(logging.DEBUG)
+    try:
+        copied = processor.copy.deepcopy(value)
+        assert copied == value and copied is not value
+    finally:
+        logging.getLogger("rasa.core.processor").setLevel(logging.NOTSET)
+    assert processor.copy.copy is importlib.import_module("copy").copy
