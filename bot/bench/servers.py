@@ -35,6 +35,7 @@ TRAINING_INPUTS = (
     "domain.yml",
     "data",
     "bot/nlp/guard.py",
+    "bot/nlp/classifier.py",
     "build/spacy_en_physio/source.sha256",
 )
 
@@ -166,24 +167,24 @@ def database_url_for(base_url: str, name: str) -> str:
     return make_url(base_url).set(database=name).render_as_string(hide_password=False)
 
 
-def create_database(base_url: str, name: str) -> str:
-    """A fresh PostgreSQL database in the server ``base_url`` points at."""
+def _as_admin(base_url: str, statement: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE need it)."""
     admin = create_engine(base_url, isolation_level="AUTOCOMMIT", future=True)
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(statement))
     finally:
         admin.dispose()
+
+
+def create_database(base_url: str, name: str) -> str:
+    """A fresh PostgreSQL database in the server ``base_url`` points at."""
+    _as_admin(base_url, f'CREATE DATABASE "{name}"')
     return database_url_for(base_url, name)
 
 
 def drop_database(base_url: str, name: str) -> None:
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT", future=True)
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    _as_admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def stored_bookings(database_url: str) -> int | None:
