@@ -96,26 +96,20 @@ class Settings:
         return ("email", "webhook") if self.webhook_url else ("email",)
 
 
-def _port(name: str, default: int) -> int:
-    raw = os.environ.get(name, str(default))
-    try:
-        port = int(raw)
-    except ValueError:
-        raise SystemExit(f"{name} must be a port number, got {raw!r}") from None
-    if not 0 < port < 65536:
-        raise SystemExit(f"{name} must be between 1 and 65535, got {port}")
-    return port
-
-
-def _positive_int(name: str, default: int) -> int:
+def _whole_number(name: str, default: int, low: int, high: int | None = None) -> int:
     raw = os.environ.get(name, str(default))
     try:
         value = int(raw)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise SystemExit(f"{name} must be a whole number of at least 1, not {raw!r}")
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise SystemExit(f"{name} must be a whole number {bounds}, not {raw!r}")
     return value
+
+
+def _port(name: str, default: int) -> int:
+    return _whole_number(name, default, 1, 65535)
 
 
 def _env(name: str) -> str | None:
@@ -221,7 +215,7 @@ def load_settings() -> Settings:
         webhook_secret=os.environ.get("BOOKING_WEBHOOK_SECRET") or None,
         outbox_retry_seconds=float(os.environ.get("OUTBOX_RETRY_SECONDS", "60")),
         outbox_backoff_seconds=float(os.environ.get("OUTBOX_BACKOFF_SECONDS", "30")),
-        max_concurrent_messages=_positive_int("MAX_CONCURRENT_MESSAGES", 3),
+        max_concurrent_messages=_whole_number("MAX_CONCURRENT_MESSAGES", 3, 1),
         web=_web(rasa_port),
         channels=_channels(),
     )
