@@ -247,9 +247,7 @@ def _is_rule_applicable(self, rule_key, turn_index, conversation_state) -> bool:
     """RulePolicy's ``_is_rule_applicable`` without re-reversing the rule's
     states on every call (Rasa's lru_cache of 1000 also thrashes when a
     model has more rule keys than that)."""
-    reversed_rule_states = _rule_states.get(rule_key)
-    if reversed_rule_states is None:
-        reversed_rule_states = _reversed_rule_states(rule_key)
+    reversed_rule_states = _reversed_rule_states(rule_key)
     if turn_index >= len(reversed_rule_states):
         return True
     rule_state = reversed_rule_states[turn_index]
