@@ -12,7 +12,8 @@ SPACY_MODEL := build/spacy_en_physio
 SPACY_STAMP := $(SPACY_MODEL)/source.sha256
 MODEL       := models/faq.tar.gz
 TRAINING    := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
-               bot/nlp/guard.py bot/nlp/classifier.py $(SPACY_STAMP)
+               bot/nlp/guard.py bot/nlp/classifier.py bot/nlp/details.py \
+               bot/nlp/extractor.py bot/booking/contact.py $(SPACY_STAMP)
 
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2

@@ -19,6 +19,7 @@ from bot.booking.spool import submit_or_queue
 from bot.booking.store import BookingRequest
 from bot.booking.when import Problem, parse_preferred_time
 from bot.clinic import load_clinic
+from bot.nlp.details import clean_name, find_phone, tidy
 from bot.notify.outbox import deliver_due
 
 logger = logging.getLogger(__name__)
@@ -53,30 +54,23 @@ CHANGES = {
     "first_name": re.compile(r"\bname\b", re.I),
 }
 CHANGE_WORDS = re.compile(r"\b(change|wrong|fix|update|edit|correct|actually)\b", re.I)
-NAME_PREFIX = re.compile(
-    r"^\s*(hi|hey|hello)?[,!\s]*(it'?s|i'?m|i am|my name is|name'?s|this is|"
-    r"call me|name)\s+",
-    re.I,
-)
-NAME = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+){0,3}$")
-NOT_NAMES = {"yes", "no", "yeah", "nah", "ok", "okay", "thanks", "hi", "hello", "hey"}
-
-
-def clean_name(text: str) -> str | None:
-    """A first name from "it's Tom" or "Priya", or None for anything else."""
-    candidate = NAME_PREFIX.sub("", text or "").strip().strip(".!")
-    if not candidate or len(candidate) > 40 or not NAME.match(candidate):
-        return None
-    if candidate.lower() in NOT_NAMES:
-        return None
-    return " ".join(part[:1].upper() + part[1:] for part in candidate.split(" "))
 
 
 def clean_concern(text: str) -> str | None:
-    concern = re.sub(r"\s+", " ", text or "").strip()
+    concern = re.sub(r"\s+", " ", tidy(text)).strip()
     if len(concern) < 2 or not re.search(r"[^\W\d_]", concern):
         return None
     return concern[:300]
+
+
+def phone_in(value: Any) -> str | None:
+    """An Australian number from "0412 345 678", "mobile: 0412 345 678" or
+    "ring me on 0412 345 678 after 5"."""
+    text = tidy(str(value or ""))
+    if phone := normalise_phone(text):
+        return phone
+    found = find_phone(text)
+    return found.value if found else None
 
 
 def requested_change(text: str) -> str | None:
@@ -140,9 +134,7 @@ class ContactValidation:
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        return self._accept_or_reask(
-            "phone", normalise_phone(str(value or "")), dispatcher, tracker
-        )
+        return self._accept_or_reask("phone", phone_in(value), dispatcher, tracker)
 
 
 class ValidateBookingForm(ContactValidation, FormValidationAction):

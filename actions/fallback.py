@@ -54,3 +54,46 @@ class ActionHandleFallback(Action):
                 response="utter_did_you_mean", buttons=suggestions(tracker)
             )
         return []
+
+
+def previous_question(tracker: Tracker) -> dict[str, Any]:
+    """Parse data of the user message before the latest one."""
+    user_events = [e for e in tracker.events if e.get("event") == "user"]
+    return (user_events[-2].get("parse_data") or {}) if len(user_events) >= 2 else {}
+
+
+def next_best_topics(tracker: Tracker) -> list[dict[str, str]]:
+    """The previous question's runners-up: the topics it was likeliest to be
+    after the one that was answered."""
+    parse = previous_question(tracker)
+    answered = (parse.get("intent") or {}).get("name")
+    buttons = []
+    for candidate in parse.get("intent_ranking") or []:
+        name = candidate.get("name")
+        if name in TOPIC_TITLES and name not in (answered, "help", "human_handoff"):
+            buttons.append({"title": TOPIC_TITLES[name], "payload": f"/{name}"})
+        if len(buttons) == MAX_SUGGESTIONS:
+            break
+    return buttons
+
+
+class ActionRepairAnswer(Action):
+    """ "That's not what I asked": an apology, the next-best topics for the
+    previous question, and a person at the clinic."""
+
+    def name(self) -> str:
+        return "action_repair_answer"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        topics = next_best_topics(tracker)
+        if not topics:
+            dispatcher.utter_message(response="utter_repair_no_topics")
+            return []
+        person = {"title": "Talk to a person", "payload": "/human_handoff"}
+        dispatcher.utter_message(response="utter_repair", buttons=[*topics, person])
+        return []

@@ -20,6 +20,7 @@ TOPIC_TITLES = {
     "faq_referred_pain": "Referred pain",
     "faq_who_provides": "Who does the needling?",
     "faq_free_assessment": "The free initial assessment",
+    "session_plan": "How long, how many sessions?",
     "personal_advice": "A question about my situation",
     "book_appointment": "Book a free assessment",
     "human_handoff": "Talk to the clinic",

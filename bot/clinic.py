@@ -27,6 +27,8 @@ class Clinic:
     staff_email: str
     timezone: str
     opening_hours: dict[str, tuple[time, time]]
+    # How long appointments take, in the clinic's words; None: not said.
+    session_length: str | None = None
 
     def hours_text(self) -> str:
         """Opening hours in one line, e.g. "Mon–Thu 7 am–7 pm, Sat 8 am–12 pm"."""
@@ -72,4 +74,5 @@ def load_clinic(path: Path | None = None) -> Clinic:
         staff_email=data["staff_email"],
         timezone=data.get("timezone", "Australia/Brisbane"),
         opening_hours=_parse_hours(data.get("opening_hours")),
+        session_length=(data.get("session_length") or "").strip() or None,
     )

@@ -18,6 +18,9 @@ from bot.channels.credentials import write_credentials
 from bot.endpoints import write_endpoints
 from bot.settings import Settings, load_settings
 
+PUBLIC_REQUEST_MAX_SIZE = 64 * 1024
+ACTION_REQUEST_MAX_SIZE = 32 * 1024 * 1024
+
 
 def rasa_bin() -> str:
     return str(Path(sys.executable).with_name("rasa"))
@@ -29,7 +32,8 @@ def environment(settings: Settings) -> dict[str, str]:
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     # No chat message needs more than a few kilobytes; Sanic's default is 100 MB.
-    env.setdefault("SANIC_REQUEST_MAX_SIZE", "65536")
+    # The action server gets its own, larger limit (action_server_environment).
+    env.setdefault("SANIC_REQUEST_MAX_SIZE", str(PUBLIC_REQUEST_MAX_SIZE))
     # One message is a tiny tensor: thread pools cost more than they give,
     # and several server processes share two cores (see README, profile).
     env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
@@ -38,6 +42,14 @@ def environment(settings: Settings) -> dict[str, str]:
         p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p
     )
     return env
+
+
+def action_server_environment(env: dict[str, str]) -> dict[str, str]:
+    """Rasa posts the whole conversation session plus the domain on every
+    action call (about 25 KB at the first turn, growing by ~1 KB a turn), so
+    the public 64 KB cap would refuse every action after a dozen turns. The
+    action server is internal; it keeps a cap, but one no session reaches."""
+    return {**env, "SANIC_REQUEST_MAX_SIZE": str(ACTION_REQUEST_MAX_SIZE)}
 
 
 def action_server_command(settings: Settings) -> list[str]:
@@ -100,11 +112,11 @@ def start(
     )
     env = environment(settings)
 
-    def run(command: list[str]) -> subprocess.Popen:
+    def run(command: list[str], env: dict[str, str] = env) -> subprocess.Popen:
         return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
 
     processes = [
-        run(action_server_command(settings)),
+        run(action_server_command(settings), action_server_environment(env)),
         run([sys.executable, "-m", "bot.web"]),
     ]
     for i, port in enumerate(rasa_ports):
@@ -176,7 +188,7 @@ def shell(settings: Settings | None = None) -> int:
     actions = subprocess.Popen(
         action_server_command(settings),
         cwd=PROJECT_ROOT,
-        env=env,
+        env=action_server_environment(env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

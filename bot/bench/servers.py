@@ -36,6 +36,9 @@ TRAINING_INPUTS = (
     "data",
     "bot/nlp/guard.py",
     "bot/nlp/classifier.py",
+    "bot/nlp/details.py",
+    "bot/nlp/extractor.py",
+    "bot/booking/contact.py",
     "build/spacy_en_physio/source.sha256",
 )
 

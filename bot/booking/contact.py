@@ -16,6 +16,12 @@ EMAIL = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
+# "phone: 0412 ...", "mobile 0412 ...", "ph.0412 ...", "Tel: (07) ...".
+LABEL = re.compile(
+    r"^(?:my\s+)?(?:phone|mobile|mob|ph|tel|telephone|cell|number|no)\b\.?\s*"
+    r"(?:(?:number|no)\b\.?\s*)?(?:is\b)?\s*[:#.]?\s*",
+    re.I,
+)
 PHONE_CHARS = re.compile(r"^[\d\s()+.\-]+$")
 
 
@@ -29,7 +35,7 @@ def normalise_phone(text: str) -> str | None:
     if not text:
         return None
     candidate = text.strip()
-    candidate = re.sub(r"^(ph|phone|mob|mobile|tel)[:.]?\s*", "", candidate, flags=re.I)
+    candidate = LABEL.sub("", candidate)
     if not PHONE_CHARS.match(candidate):
         return None
     if candidate.count("+") > 1 or ("+" in candidate and not candidate.startswith("+")):

@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse
 
 from bot.channels._http import ProviderError, post
 from bot.channels._incoming import pass_on
+from bot.channels._questions import answer_each_question
 from bot.channels._signatures import same_secret, valid_hub_signature
 from bot.channels._text import shorten, split_text
 
@@ -136,6 +137,7 @@ class MessengerInput(FacebookInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
+        on_new_message = answer_each_question(on_new_message)
         webhook = Blueprint("messenger_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])

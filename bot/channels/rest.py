@@ -27,6 +27,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels._questions import answer_each_question
+
 logger = logging.getLogger(__name__)
 
 MAX_SENDER = 255
@@ -217,6 +219,7 @@ class ClinicRestInput(RestInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
+        on_new_message = answer_each_question(on_new_message)
         blueprint = super().blueprint(on_new_message)
         # The decorator form: Sanic 21.12's blueprint silently drops a bound
         # method passed as ``middleware(handler, "request")``.

@@ -27,6 +27,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot.channels._questions import answer_each_question
+
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
@@ -88,6 +90,7 @@ class ClinicSocketIOInput(SocketIOInput):
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         """Rasa's socket.io handlers, attached through the origin check."""
+        on_new_message = answer_each_question(on_new_message)
         super().blueprint(on_new_message)
         self.sio.on("session_request", self.session_request, namespace=self.namespace)
         blueprint = OriginCheckedBlueprint(

@@ -31,6 +31,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels._incoming import pass_on
+from bot.channels._questions import answer_each_question
 from bot.channels._signatures import same_secret
 from bot.channels._text import split_text
 
@@ -194,6 +195,7 @@ class TelegramWebhookInput(TelegramInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
+        on_new_message = answer_each_question(on_new_message)
         webhook = Blueprint("telegram_webhook", __name__)
 
         @webhook.listener("after_server_start")

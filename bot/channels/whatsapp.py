@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse
 from bot.channels._buttons import last_buttons, numbered_list, resolve_reply
 from bot.channels._http import ProviderError, post
 from bot.channels._incoming import pass_on
+from bot.channels._questions import answer_each_question
 from bot.channels._signatures import twilio_params, valid_twilio_signature
 from bot.channels._text import split_text
 
@@ -133,6 +134,7 @@ class WhatsAppInput(TwilioInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
+        on_new_message = answer_each_question(on_new_message)
         webhook = Blueprint("whatsapp_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])

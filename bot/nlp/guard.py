@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,78 @@ FALLBACK = "nlu_fallback"
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
-def load_red_flags(path: Path = RED_FLAGS_FILE) -> list[re.Pattern]:
+# Groups never set aside as a question or a story of the past.
+ALWAYS = ("self_harm",)
+SENTENCE = re.compile(r"[^.!?;\n]+[.!?;\n]*")
+# Words that say the symptom is serious; a classifier guess of `emergency`
+# without one of them is an everyday complaint ("my hip has been giving me
+# grief") and is not trusted.
+SYMPTOM_WORDS = re.compile(
+    r"\b(chest|breath\w*|brethe|air|stroke|face|speech|slurr\w*|numb\w*|"
+    r"bladder|bowels?|pee|wee|groin|saddle|collaps\w*|unconscious|faint\w*|"
+    r"passed\s+out|bleed\w*|blood|suicid\w*|die|dying|dead|kill\w*|life|"
+    r"overdos\w*|pills|tablets|seizure|fit|fitting|swell\w*|throat|lips|"
+    r"headache|heart|harm|hurt\s+myself|ambulance|000|emergency|help)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class RedFlags:
+    """The red-flag patterns and the sentence tests that set a match aside."""
+
+    patterns: tuple[re.Pattern, ...]
+    always: tuple[re.Pattern, ...]
+    hypothetical: re.Pattern
+    past: re.Pattern
+    now: re.Pattern
+
+    def __iter__(self):
+        return iter(self.always + self.patterns)
+
+    def sentence_counts(self, sentence: str) -> bool:
+        """A match in a question about what could happen, or in a story of
+        the past, does not count unless the sentence also says "now"."""
+        if self.now.search(sentence):
+            return True
+        return not (self.hypothetical.search(sentence) or self.past.search(sentence))
+
+    def first(self, text: str) -> re.Match | None:
+        text = text.replace("’", "'")
+        for pattern in self.always:
+            if match := pattern.search(text):
+                return match
+        for sentence in SENTENCE.finditer(text):
+            for pattern in self.patterns:
+                if (
+                    match := pattern.search(sentence.group(0))
+                ) and self.sentence_counts(sentence.group(0)):
+                    return match
+        return None
+
+
+def load_red_flags(path: Path = RED_FLAGS_FILE) -> RedFlags:
     data = yaml.safe_load(Path(path).read_text(encoding="utf8"))
-    return [
-        re.compile(pattern, re.IGNORECASE)
-        for group in data["patterns"].values()
-        for pattern in group
-    ]
+
+    def compiled(groups: list[str]) -> tuple[re.Pattern, ...]:
+        return tuple(
+            re.compile(pattern, re.IGNORECASE)
+            for group in groups
+            for pattern in data["patterns"][group]
+        )
+
+    always = [g for g in data["patterns"] if g in ALWAYS]
+    return RedFlags(
+        patterns=compiled([g for g in data["patterns"] if g not in ALWAYS]),
+        always=compiled(always),
+        hypothetical=re.compile(data["hypothetical"], re.IGNORECASE),
+        past=re.compile(data["past"], re.IGNORECASE),
+        now=re.compile(data["now"], re.IGNORECASE),
+    )
 
 
-def is_red_flag(text: str, patterns: list[re.Pattern]) -> bool:
-    text = text.replace("’", "'")
-    return any(pattern.search(text) for pattern in patterns)
+def is_red_flag(text: str, flags: RedFlags) -> bool:
+    return flags.first(text) is not None
 
 
 def non_latin_share(text: str) -> float:
@@ -80,7 +141,7 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
     def __init__(
         self,
         config: dict[str, Any],
-        red_flags: list[re.Pattern],
+        red_flags: RedFlags,
         vocabulary: frozenset,
     ) -> None:
         self.config = config
@@ -111,6 +172,8 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
             return None
         if is_red_flag(text, self.red_flags):
             return EMERGENCY
+        if ranking and ranking[0] == EMERGENCY and not self._trusted_emergency(text):
+            return next((n for n in ranking[1:] if n != EMERGENCY), FALLBACK)
         if non_latin_share(text) >= self.config["non_latin_threshold"]:
             return NON_ENGLISH
         if ranking and ranking[0] == FALLBACK and NON_ENGLISH in ranking[:3]:
@@ -118,6 +181,15 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
             if share is not None and share < self.config["min_english_share"]:
                 return NON_ENGLISH
         return None
+
+    def _trusted_emergency(self, text: str) -> bool:
+        """The classifier's `emergency` stands when a symptom word is in a
+        sentence that is not a question about risk or a story of the past."""
+        return any(
+            SYMPTOM_WORDS.search(sentence.group(0))
+            and self.red_flags.sentence_counts(sentence.group(0))
+            for sentence in SENTENCE.finditer(text.replace("’", "'"))
+        )
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
@@ -132,7 +204,15 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
                     for r in message.get(INTENT_RANKING_KEY) or []
                     if r.get("name") != forced
                 ]
-                top = {"name": forced, "confidence": 1.0}
+                confidence = next(
+                    (
+                        r.get("confidence", 1.0)
+                        for r in message.get(INTENT_RANKING_KEY) or []
+                        if r.get("name") == forced and forced != EMERGENCY
+                    ),
+                    1.0,
+                )
+                top = {"name": forced, "confidence": confidence}
                 message.set(INTENT, top, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
         return messages
