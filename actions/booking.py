@@ -60,6 +60,8 @@ def clean_concern(text: str) -> str | None:
     concern = re.sub(r"\s+", " ", tidy(text)).strip()
     if len(concern) < 2 or not re.search(r"[^\W\d_]", concern):
         return None
+    if YES.fullmatch(concern) or NO.fullmatch(concern) or SKIP.match(concern):
+        return None
     return concern[:300]
 
 

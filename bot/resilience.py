@@ -18,6 +18,7 @@ from weakref import WeakSet
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 1.5
+ACTION_SESSION_START = "action_session_start"
 APOLOGY_PREFIX = "Sorry, something went wrong on our side"
 APOLOGY = (
     APOLOGY_PREFIX + " and I couldn't finish that. "
@@ -82,7 +83,17 @@ async def _run_with_deadline(self, output_channel, nlg, tracker, domain):
             type(error).__name__,
             error,
         )
+        if self.name() == ACTION_SESSION_START:
+            return await _plain_session_start(output_channel, nlg, tracker, domain)
         return fallback_events(self.name(), tracker, output_channel)
+
+
+async def _plain_session_start(output_channel, nlg, tracker, domain) -> list:
+    """The session must start even without the action server: Rasa's own
+    session start (the contact details are then not carried over)."""
+    from rasa.core.actions.action import ActionSessionStart
+
+    return await ActionSessionStart().run(output_channel, nlg, tracker, domain)
 
 
 def apply() -> None:

@@ -114,3 +114,62 @@ def test_process_leaves_ordinary_messages_alone(guard):
     message = Message(data={"text": "does it hurt", "intent": intent})
     [processed] = guard.process([message])
     assert processed.get("intent") == intent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can dry needling cause a collapsed lung?",
+        "could the needle hit my lung",
+        "what if I faint when I see the needles",
+        "I had a stroke three years ago, can I still have it?",
+        "my arches have collapsed, can needling help?",
+        "i went home and collapsed on the couch, is being tired normal?",
+    ],
+)
+def test_questions_about_risks_and_past_events_are_not_red_flags(text):
+    assert not is_red_flag(text, RED_FLAGS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what if it's a heart attack, my chest is crushing right now",
+        "I think my lung collapsed after needling, I can barely breathe",
+        "my husband has just collapsed",
+        "I had dry needling this morning and now I can't catch my breath",
+        "is there any point, I just want to end it all",
+    ],
+)
+def test_a_symptom_now_wins_even_inside_a_question(text):
+    assert is_red_flag(text, RED_FLAGS)
+
+
+def test_a_classifier_emergency_without_a_symptom_word_is_not_trusted(guard):
+    ranking = ["emergency", "faq_conditions_treated", "greet"]
+    assert guard.classify("my hip has been giving me grief", ranking) == (
+        "faq_conditions_treated"
+    )
+
+
+def test_a_classifier_emergency_with_a_symptom_word_stands(guard):
+    ranking = ["emergency", "faq_side_effects"]
+    assert guard.classify("something is badly wrong with my heart", ranking) is None
+
+
+def test_demoted_emergency_keeps_the_runner_up_confidence(guard):
+    message = Message(
+        data={
+            "text": "my feet are done in after work",
+            "intent": {"name": "emergency", "confidence": 0.6},
+            "intent_ranking": [
+                {"name": "emergency", "confidence": 0.6},
+                {"name": "faq_conditions_treated", "confidence": 0.3},
+            ],
+        }
+    )
+    [processed] = guard.process([message])
+    assert processed.get("intent") == {
+        "name": "faq_conditions_treated",
+        "confidence": 0.3,
+    }

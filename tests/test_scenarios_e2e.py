@@ -263,6 +263,9 @@ def test_scenario_files_are_well_formed():
 
 @pytest.mark.parametrize("scenario", ALL, ids=[s["name"] for s in ALL])
 def test_scenario(scenario, servers, providers, database):
+    if servers.process.poll() is not None or not servers._ready():
+        servers.stop()  # a crash (or a stray kill) fails one scenario, not the rest
+        servers.start()
     chat = Chat(scenario["channel"], servers, providers)
     transcript = [
         f"# {scenario['name']} ({scenario['file']}) on {chat.channel}, id {chat.id}"

@@ -134,6 +134,11 @@ def _day_phrase(rest: str) -> str:
     rest = rest.lower().replace("’", "'")
     for short, full in SHORT_DAYS.items():
         rest = re.sub(rf"\b{short}\b\.?", full, rest)
+    rest = re.sub(
+        r"\b(tmrw|tmr|tmoz|tomoz|tomorow|tommorow|tommorrow|2moro|2morrow)\b",
+        "tomorrow",
+        rest,
+    )
     rest = FILLER.sub(" ", rest)
     rest = re.sub(r"[^\w\s/-]", " ", rest)
     return re.sub(r"\s+", " ", rest).strip()

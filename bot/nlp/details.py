@@ -31,6 +31,10 @@ EMAIL_CANDIDATE = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
 )
 GREETING = r"(?:(?:hi|hey|hello|hiya|g'?day|morning|afternoon|evening|yo)\b[\s,!.\-]*)?"
+QUESTION_WORDS = (
+    r"(?:what|whats|what's|how|is|are|does|do|can|could|will|would|should|who|"
+    r"where|when|why|which|any|anything|tell)"
+)
 # Words that end a name: "my name is Tom and ...", "Tom, 0412 ...".
 NAME_STOP = frozenset(
     """and or but my i im i'm from here with for at on in the a an is was can could
@@ -314,10 +318,24 @@ def _has_neighbour(text: str, match: re.Match) -> bool:
     )
 
 
+SHORT_COMPLAINT_WORDS = 6
+QUESTION = re.compile(rf"\?|^\s*{QUESTION_WORDS}\b", re.I)
+
+
 def find_concern(text: str, spans: list[tuple[int, int]] = ()) -> Found | None:
-    """What they want help with: "for my sore neck" gives "sore neck". It must
-    name a body part or condition (``spans``, from the entity ruler) or a
+    """What they want help with: "for my sore neck" gives "sore neck", and a
+    short statement such as "sore back" or "my knee" is the concern itself. It
+    must name a body part or condition (``spans``, from the entity ruler) or a
     complaint ("pain", "tight", ...), so "for my husband" is not a concern."""
+    stripped = text.strip().rstrip(".!")
+    if (
+        len(stripped.split()) <= SHORT_COMPLAINT_WORDS
+        and not QUESTION.search(stripped)
+        and (spans or PAIN_WORDS.search(stripped))
+    ):
+        phrase = re.sub(r"^(?:my|a|an|the|some|it'?s|its)\s+", "", stripped, flags=re.I)
+        start = text.find(phrase)
+        return Found("concern_phrase", phrase, start, start + len(phrase))
     for match in CONCERN.finditer(text):
         phrase = match.group(1).strip()
         start, end = match.start(1), match.start(1) + len(phrase)

@@ -39,7 +39,7 @@ SENTENCE = re.compile(r"[^.!?;\n]+[.!?;\n]*")
 SYMPTOM_WORDS = re.compile(
     r"\b(chest|breath\w*|brethe|air|stroke|face|speech|slurr\w*|numb\w*|"
     r"bladder|bowels?|pee|wee|groin|saddle|collaps\w*|unconscious|faint\w*|"
-    r"passed\s+out|bleed\w*|blood|suicid\w*|die|dying|dead|kill\w*|life|"
+    r"passed\s+out|bleed\w*|blood|suicid\w*|die|dying|dead|"
     r"overdos\w*|pills|tablets|seizure|fit|fitting|swell\w*|throat|lips|"
     r"headache|heart|harm|hurt\s+myself|ambulance|000|emergency|help)\b",
     re.I,
