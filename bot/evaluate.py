@@ -1,8 +1,11 @@
-"""Evaluate the trained model on the held-out NLU set.
+"""Evaluate the trained model on the held-out sets.
 
 Prints per-intent precision/recall, the most frequent confusions and the
-misclassified messages, and fails below the required accuracy. Refuses to run
-when a held-out message also appears in the training data.
+misclassified messages, and fails below the required accuracy. Then the
+safety lists (every true emergency must be recognised; ordinary mentions of
+pain, chest or breath must not be) and the two-questions list (both answered,
+in order). Refuses to run when a held-out message also appears in the
+training data.
 """
 
 from __future__ import annotations
@@ -19,6 +22,15 @@ import yaml
 from bot import PROJECT_ROOT
 
 FALLBACK = "nlu_fallback"
+EMERGENCY = "emergency"
+HELD_OUT = PROJECT_ROOT / "tests" / "nlu"
+EMERGENCIES = HELD_OUT / "emergencies.yml"
+NOT_EMERGENCIES = HELD_OUT / "not_emergencies.yml"
+TWO_QUESTIONS = HELD_OUT / "two_questions.yml"
+# Recall on true emergencies is not negotiable; false alarms cost trust.
+MIN_EMERGENCY_RECALL = 1.0
+MIN_EMERGENCY_PRECISION = 0.95
+MIN_BOTH_ANSWERED = 0.8
 EXAMPLE = re.compile(r"^\s*-\s+(.*)$")
 
 
@@ -36,6 +48,12 @@ def read_examples(path: Path) -> list[tuple[str, str]]:
                 text = re.sub(r"\[([^\]]+)\]\{[^}]*\}", r"\1", text)
                 pairs.append((text.strip(), block["intent"]))
     return pairs
+
+
+def read_list(path: Path) -> list[dict]:
+    """The ``examples`` of a held-out list (text, and intents where given)."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf8")) or {}
+    return list(data.get("examples") or [])
 
 
 def normalise(text: str) -> str:
@@ -115,11 +133,8 @@ def score(
     )
 
 
-async def predict(model_path: Path, texts: list[str]) -> list[dict]:
+async def predict(agent, texts: list[str]) -> list[dict]:
     """Predicted intent plus the classifier's own best guess behind a fallback."""
-    from rasa.core.agent import Agent
-
-    agent = Agent.load(str(model_path))
     results = []
     for text in texts:
         parsed = await agent.parse_message(text)
@@ -182,6 +197,77 @@ def print_report(report: Report) -> None:
     print(f"\nHeld-out accuracy: {report.accuracy:.4f} ({len(report.errors)} misses)")
 
 
+async def red_flag_report(agent, emergencies: list[str], ordinary: list[str]) -> dict:
+    """Recall on true emergencies, precision against ordinary mentions."""
+    missed = [
+        t
+        for t in emergencies
+        if (await agent.parse_message(t))["intent"]["name"] != EMERGENCY
+    ]
+    false_alarms = [
+        t
+        for t in ordinary
+        if (await agent.parse_message(t))["intent"]["name"] == EMERGENCY
+    ]
+    found = len(emergencies) - len(missed)
+    flagged = found + len(false_alarms)
+    return {
+        "recall": found / len(emergencies) if emergencies else 1.0,
+        "precision": found / flagged if flagged else 1.0,
+        "emergencies": len(emergencies),
+        "ordinary": len(ordinary),
+        "missed": missed,
+        "false_alarms": false_alarms,
+    }
+
+
+async def two_question_report(agent, examples: list[dict]) -> dict:
+    """Share of two-question messages whose answers are both given, in order:
+    the message is split as the channels split it, each part classified."""
+    from bot.nlp.questions import split_questions
+
+    failures = []
+    for example in examples:
+        parts = await split_questions(example["text"], agent.parse_message)
+        answered = [(await agent.parse_message(p))["intent"]["name"] for p in parts]
+        if answered != list(example["intents"]):
+            failures.append(
+                {
+                    "text": example["text"],
+                    "expected": example["intents"],
+                    "got": answered,
+                }
+            )
+    total = len(examples)
+    return {
+        "both_answered": (total - len(failures)) / total if total else 1.0,
+        "messages": total,
+        "failures": failures,
+    }
+
+
+def print_safety(report: dict) -> None:
+    print(
+        f"\nRed flags: recall {report['recall']:.3f} on {report['emergencies']} "
+        f"emergencies, precision {report['precision']:.3f} "
+        f"({len(report['false_alarms'])} false alarms in {report['ordinary']} "
+        "ordinary messages)"
+    )
+    for text in report["missed"]:
+        print(f"  MISSED: {text}")
+    for text in report["false_alarms"]:
+        print(f"  FALSE ALARM: {text}")
+
+
+def print_two_questions(report: dict) -> None:
+    print(
+        f"\nTwo questions in one message: both answered in order for "
+        f"{report['both_answered']:.3f} of {report['messages']}"
+    )
+    for failure in report["failures"]:
+        print(f"  {failure['expected']} -> {failure['got']}: {failure['text']}")
+
+
 def evaluate(
     holdout: Path,
     model_path: Path,
@@ -190,7 +276,13 @@ def evaluate(
     report_path: Path | None = None,
 ) -> int:
     examples = read_examples(holdout)
-    overlap = leaked(examples, training_dir)
+    emergencies = [e["text"] for e in read_list(EMERGENCIES)]
+    ordinary = [e["text"] for e in read_list(NOT_EMERGENCIES)]
+    two_questions = read_list(TWO_QUESTIONS)
+    held_out = examples + [
+        (t, "") for t in emergencies + ordinary + [e["text"] for e in two_questions]
+    ]
+    overlap = leaked(held_out, training_dir)
     if overlap:
         print("Held-out messages found in the training data:")
         for text in overlap:
@@ -198,7 +290,10 @@ def evaluate(
         return 2
     texts = [t for t, _ in examples]
     gold = [i for _, i in examples]
-    predictions = asyncio.run(predict(model_path, texts))
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model_path))
+    predictions = asyncio.run(predict(agent, texts))
     report = score(
         gold,
         [p["intent"] for p in predictions],
@@ -213,12 +308,41 @@ def evaluate(
             f"  threshold {row['threshold']:.1f}: accuracy {row['accuracy']:.4f}, "
             f"fallback {row['fallback_rate']:.3f}"
         )
+    safety = asyncio.run(red_flag_report(agent, emergencies, ordinary))
+    print_safety(safety)
+    both = asyncio.run(two_question_report(agent, two_questions))
+    print_two_questions(both)
     if report_path:
         report_path.parent.mkdir(parents=True, exist_ok=True)
-        data = {**report.as_dict(), "threshold_sweep": thresholds}
+        data = {
+            **report.as_dict(),
+            "threshold_sweep": thresholds,
+            "red_flags": safety,
+            "two_questions": both,
+        }
         report_path.write_text(json.dumps(data, indent=2))
+    failures = []
     if report.accuracy < min_accuracy:
-        print(f"FAIL: accuracy {report.accuracy:.4f} is below {min_accuracy}")
+        failures.append(f"accuracy {report.accuracy:.4f} is below {min_accuracy}")
+    if safety["recall"] < MIN_EMERGENCY_RECALL:
+        failures.append(f"emergency recall {safety['recall']:.3f} is below 1")
+    if safety["precision"] < MIN_EMERGENCY_PRECISION:
+        failures.append(
+            f"emergency precision {safety['precision']:.3f} is below "
+            f"{MIN_EMERGENCY_PRECISION}"
+        )
+    if both["both_answered"] < MIN_BOTH_ANSWERED:
+        failures.append(
+            f"two questions answered {both['both_answered']:.3f}, below "
+            f"{MIN_BOTH_ANSWERED}"
+        )
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    if failures:
         return 1
-    print(f"OK: accuracy is at least {min_accuracy}")
+    print(
+        f"OK: accuracy at least {min_accuracy}, every emergency recognised, "
+        f"precision at least {MIN_EMERGENCY_PRECISION}, two questions at least "
+        f"{MIN_BOTH_ANSWERED}"
+    )
     return 0
