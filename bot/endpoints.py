@@ -54,7 +54,12 @@ def lock_store(settings: Settings) -> dict:
 
 def build_endpoints(settings: Settings) -> dict:
     return {
-        "action_endpoint": {"url": settings.action_endpoint_url},
+        # Rasa's own option: the domain goes only to the form validation
+        # actions (validate_*), the only ones that read it.
+        "action_endpoint": {
+            "url": settings.action_endpoint_url,
+            "enable_selective_domain": True,
+        },
         "tracker_store": tracker_store(settings),
         "lock_store": lock_store(settings),
     }

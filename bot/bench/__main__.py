@@ -19,6 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bot import PROJECT_ROOT
+from bot.bench import long
 from bot.bench.load import first_answer, run_level
 from bot.bench.report import build_report, format_table, plot
 from bot.bench.servers import (
@@ -67,6 +68,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--booking-probability", type=float, default=0.3)
     parser.add_argument("--seed", default="bench")
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "results/bench")
+    parser.add_argument(
+        "--long-only",
+        action="store_true",
+        help="only the long conversation, on the current models/faq.tar.gz",
+    )
     args = parser.parse_args(argv)
     args.levels = sorted({int(n) for n in args.levels.split(",")})
     if args.instances < 1 or min(args.levels) < 1:
@@ -249,6 +255,48 @@ def serve_and_measure(
     return result
 
 
+def long_conversation(model: Path, logs: Path, conversations: int = 3) -> dict:
+    """A fresh single-process deployment with a counting proxy in front of
+    the action server: the proxy would slow the load test, so it gets its own."""
+    root = Path(tempfile.mkdtemp(prefix="bench-long-"))
+    token = f"bench-{secrets.token_hex(16)}"
+    deployment = Deployment(
+        instances=None,
+        env={
+            "MODEL_PATH": str(model),
+            "TRACKER_DB": str(root / "conversations.db"),
+            "BOOKING_SPOOL": str(root / "booking-spool.db"),
+            "DATABASE_URL": f"sqlite:///{root}/clinic.db",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": "9",
+            "CLINIC_SETTINGS": str(PROJECT_ROOT / "tests/fixtures/always_open.yml"),
+        },
+        log=logs / "serve-long.log",
+        token=token,
+    )
+    proxy = long.CountingProxy(
+        f"http://127.0.0.1:{deployment.env['ACTION_PORT']}/webhook"
+    )
+    proxy.start_in_thread()
+    deployment.env["ACTION_ENDPOINT_URL"] = f"http://127.0.0.1:{proxy.port}/webhook"
+    try:
+        deployment.start()
+        deadline = deployment.started_at + START_TIMEOUT
+        if (
+            asyncio.run(first_answer(deployment.url, deadline, deployment.alive))
+            is None
+        ):
+            raise RuntimeError(f"no answer; see {deployment.log}")
+        proxy.calls.clear()
+        result = long.run(deployment.url, proxy, conversations)
+    finally:
+        deployment.stop()
+        proxy.stop_thread()
+        shutil.rmtree(root, ignore_errors=True)
+    say(long.format_result(result))
+    return result
+
+
 def cluster_services() -> tuple[str, str]:
     """The PostgreSQL and Redis servers ``bot cluster`` would use (started by
     scripts/ unless DATABASE_URL / REDIS_URL name others); each model then
@@ -308,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = os.getloadavg()
     logs = args.output / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    if args.long_only:
+        result = long_conversation(PROJECT_ROOT / "models" / "faq.tar.gz", logs)
+        (args.output / "long.json").write_text(json.dumps(result, indent=2))
+        return 0 if result["met"] else 1
     models = prepare_models(args.reuse_models, logs)
     for name, metrics in models.items():
         say(f"{name}: scoring tests/nlu/holdout.yml")
@@ -324,11 +376,13 @@ def main(argv: list[str] | None = None) -> int:
                     name, PROJECT_ROOT / metrics["model"], args, mailbox, services, logs
                 )
             )
+    long_result = long_conversation(PROJECT_ROOT / models["ours"]["model"], logs)
     run_settings = settings(args, started)
     run_settings["run_seconds"] = round(time.monotonic() - clock, 1)
     run_settings["load_average_at_start"] = load_at_start
     run_settings["load_average_at_end"] = os.getloadavg()
     report = build_report(run_settings, models)
+    report["long_conversation"] = long_result
     args.output.mkdir(parents=True, exist_ok=True)
     report_path = args.output / "report.json"
     report_path.write_text(json.dumps(report, indent=2))
@@ -356,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in metrics:
             notes.append(f"error: {metrics['error']}")
         print(f"{name}: " + "; ".join(notes))
+    print(long.format_result(long_result))
     print(f"\nreport: {report_path}\nplot:   {plot_path}")
     return 1 if any("error" in m for m in models.values()) else 0
 
