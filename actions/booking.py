@@ -75,6 +75,23 @@ def phone_in(value: Any) -> str | None:
     return found.value if found else None
 
 
+DETAIL_SLOTS = {
+    "person_name": "first_name",
+    "phone_number": "phone",
+    "email_address": "email",
+    "time_phrase": "preferred_time",
+    "concern_phrase": "concern",
+}
+
+
+def gave_other_details(slot: str, tracker: Tracker) -> bool:
+    """Whether the latest message carried a detail for another slot."""
+    return any(
+        DETAIL_SLOTS.get(entity.get("entity")) not in (None, slot)
+        for entity in tracker.latest_message.get("entities") or []
+    )
+
+
 def requested_change(text: str) -> str | None:
     """Which slot "change my number" and the like asks to edit."""
     if not CHANGE_WORDS.search(text or ""):
@@ -112,9 +129,15 @@ class ContactValidation:
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
     ) -> dict[str, Any]:
-        """Keep a cleaned answer, or say ``utter_invalid_<slot>`` and count a miss."""
+        """Keep a cleaned answer, or say ``utter_invalid_<slot>`` and count a miss.
+
+        A message that answered another question instead ("sorry, my name's
+        Jess not Jes" when asked for the phone) is no miss: that detail is
+        taken and the question is simply asked again."""
         if cleaned:
             return {slot: cleaned}
+        if gave_other_details(slot, tracker):
+            return {slot: None}
         dispatcher.utter_message(response=f"utter_invalid_{slot}")
         return self._failed(slot, dispatcher, tracker)
 

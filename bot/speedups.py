@@ -144,13 +144,16 @@ def _resolve_by_type(type_name, default=None):
     return found
 
 
-def _last_row_id(store, session, sender_id: str) -> int | None:
-    from sqlalchemy import func
-
+def _last_row_id(store, session, sender_id: str) -> tuple | None:
+    """Id and timestamp of the conversation's newest stored event: a write
+    by anyone else, a deletion or a rewrite of that row changes them."""
+    event_ = store.SQLEvent
     return (
-        session.query(func.max(store.SQLEvent.id))
-        .filter(store.SQLEvent.sender_id == sender_id)
-        .scalar()
+        session.query(event_.id, event_.timestamp)
+        .filter(event_.sender_id == sender_id)
+        .order_by(event_.id.desc())
+        .limit(1)
+        .one_or_none()
     )
 
 

@@ -289,3 +289,26 @@ def test_applied_events_and_copies_are_rasas_on_random_conversations(agent):
             assert tracker.get_slot("first_name") != "changed"
             checked += 1
     assert checked > 500
+
+
+async def test_a_rewritten_conversation_is_read_again(tmp_path):
+    """Moving a conversation's events back in time (as the scenario tests do
+    for "the next day") is seen: the newest row's timestamp changed."""
+    import sqlite3
+
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+
+    from bot import PROJECT_ROOT
+
+    speedups.apply()
+    domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))
+    path = tmp_path / "t.db"
+    store = SQLTrackerStore(domain, dialect="sqlite", db=str(path))
+    tracker = DialogueStateTracker.from_events("p", faq_turn("faq_aftercare"))
+    await store.save(tracker)
+    assert await store.retrieve("p") is tracker
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE events SET timestamp = timestamp - 86400")
+    reread = await store.retrieve("p")
+    assert reread is not tracker and len(reread.events) == len(tracker.events)

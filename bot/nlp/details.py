@@ -40,7 +40,7 @@ NAME_STOP = frozenset(
     """and or but my i im i'm from here with for at on in the a an is was can could
     would please pls thanks thank cheers number phone mobile mob email e-mail ph
     tel i'd i've id ive looking wanting want need calling ringing about re
-    regarding, also just so by to of""".split()
+    regarding, also just so by to of not but sorry typo actually""".split()
 )
 # What follows "I'm" when it is not a name.
 NOT_NAMES = frozenset(
@@ -165,6 +165,7 @@ def _title(name: str) -> str:
 
 
 # A direct answer to "What's your first name?": up to four name words.
+MAX_NAME = 40
 NAME_ANSWER = re.compile(rf"^{NAME_WORD}(?:\s+{NAME_WORD}){{0,3}}$")
 NAME_PREFIX = re.compile(
     r"^\s*(?:hi|hey|hello)?[,!\s]*(?:it'?s|i'?m|i am|im|my name is|my name'?s|"
@@ -186,12 +187,14 @@ def clean_name(text: str, vocabulary: frozenset | None = None) -> str | None:
     candidate = NAME_PREFIX.sub("", text).strip().strip(".!").strip()
     if (
         candidate
-        and len(candidate) <= 60
+        and len(candidate) <= MAX_NAME
         and NAME_ANSWER.match(candidate)
         and candidate.lower() not in NOT_A_NAME_ANSWER
     ):
         return _title(re.sub(r"\s+", " ", candidate))
     found = find_name(text, vocabulary)
+    if found is not None and len(found.value) > MAX_NAME:
+        return None
     if found is None:
         lead, _ = _name_words(text, 0, 3)
         rest = text[len(" ".join(lead)) :].lstrip() if lead else ""
@@ -201,7 +204,10 @@ def clean_name(text: str, vocabulary: frozenset | None = None) -> str | None:
             and " ".join(lead) == text[: len(" ".join(lead))]
         ):
             candidate = " ".join(lead)
-            if candidate.lower() not in NOT_A_NAME_ANSWER:
+            if (
+                candidate.lower() not in NOT_A_NAME_ANSWER
+                and len(candidate) <= MAX_NAME
+            ):
                 return _title(candidate)
         return None
     return found.value
