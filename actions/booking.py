@@ -19,7 +19,7 @@ from bot.booking.spool import submit_or_queue
 from bot.booking.store import BookingRequest
 from bot.booking.when import Problem, parse_preferred_time
 from bot.clinic import load_clinic
-from bot.nlp.details import clean_name, find_phone, tidy
+from bot.nlp.details import clean_name, find_email, find_phone, tidy
 from bot.notify.outbox import deliver_due
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,18 @@ def gave_other_details(slot: str, tracker: Tracker) -> bool:
         DETAIL_SLOTS.get(entity.get("entity")) not in (None, slot)
         for entity in tracker.latest_message.get("entities") or []
     )
+
+
+def email_in(value: Any) -> str | None:
+    """An email address from "jo@example.com" or "it's jo@example.com"; an
+    answer with two addresses in it is ambiguous (or a header injection)."""
+    text = tidy(str(value or "")).strip()
+    if email := normalise_email(text):
+        return email
+    if "\n" in text or "\r" in text or text.count("@") != 1:
+        return None
+    found = find_email(text)
+    return found.value if found else None
 
 
 def requested_change(text: str) -> str | None:
@@ -196,9 +208,7 @@ class ValidateBookingForm(ContactValidation, FormValidationAction):
         text = str(value or "")
         if SKIP.match(text) or text == NO_EMAIL:
             return {"email": NO_EMAIL}
-        return self._accept_or_reask(
-            "email", normalise_email(text), dispatcher, tracker
-        )
+        return self._accept_or_reask("email", email_in(text), dispatcher, tracker)
 
     async def validate_preferred_time(
         self,

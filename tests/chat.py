@@ -18,7 +18,7 @@ from tests.servers import say
 from tests.standins import GraphStandIn, StandInServer, TelegramStandIn, TwilioStandIn
 
 CHANNELS = ("rest", "socketio", "whatsapp", "messenger", "telegram")
-QUIET, SILENT, MAX_WAIT, DAY = 1.5, 6.0, 30.0, 86400
+QUIET, SILENT, MAX_WAIT, DAY = 0.6, 6.0, 30.0, 86400
 
 
 @contextmanager

@@ -207,9 +207,11 @@ def test_hostile_answers_are_asked_again(servers, database):
     reply = texts(servers.say(user, SCRIPT_NAME))
     assert "didn't catch a first name" in reply[0] and "first name" in reply[-1]
     assert "phone number" in last_text(servers.say(user, "Priya"))
-    reply = texts(servers.say(user, SQL_PHONE))
+    reply = texts(servers.say(user, "0412 34' OR '1'='1"))
     assert "Australian phone number" in reply[0] and "phone number" in reply[-1]
-    assert "email" in last_text(servers.say(user, "0412 345 678"))
+    # A real number with SQL after it: the number is taken, normalised, and
+    # nothing else of the answer is kept.
+    assert "email" in last_text(servers.say(user, SQL_PHONE))
     reply = texts(servers.say(user, HEADER_EMAIL))
     assert "email address doesn't look right" in reply[0]
     slots = tracker(servers, user)["slots"]

@@ -291,3 +291,67 @@ def test_action_failures_are_counted_from_the_log():
         "validate_booking_form TimeoutError": 2,
     }
     assert action_failures("") == {}
+
+
+def test_the_long_conversation_proxy_counts_and_forwards_action_calls():
+    import asyncio
+    import threading
+
+    import requests
+    from aiohttp import web
+
+    from bot.bench.long import CountingProxy
+
+    received = []
+
+    async def action_server(request):
+        received.append(await request.read())
+        return web.json_response({"events": [], "responses": []})
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    state = {}
+
+    def serve():
+        asyncio.set_event_loop(loop)
+        app = web.Application()
+        app.router.add_post("/webhook", action_server)
+        runner = web.AppRunner(app)
+        loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        loop.run_until_complete(site.start())
+        state["port"] = site._server.sockets[0].getsockname()[1]
+        ready.set()
+        loop.run_forever()
+
+    threading.Thread(target=serve, daemon=True).start()
+    assert ready.wait(10)
+    proxy = CountingProxy(f"http://127.0.0.1:{state['port']}/webhook")
+    proxy.start_in_thread()
+    try:
+        proxy.turn = 7
+        body = b'{"next_action": "action_x", "tracker": {"events": []}}'
+        answer = requests.post(f"http://127.0.0.1:{proxy.port}/webhook", data=body)
+        assert answer.json() == {"events": [], "responses": []}
+        assert received == [body] and proxy.calls == [(7, len(body))]
+    finally:
+        proxy.stop_thread()
+        loop.call_soon_threadsafe(loop.stop)
+
+
+def test_the_long_conversation_result_reads_as_a_row():
+    from bot.bench.long import format_result
+
+    result = {
+        "conversations": 3,
+        "turns": 100,
+        "p50_ms_turns_1_to_10": 18.9,
+        "p50_ms_turns_91_to_100": 21.8,
+        "ratio": 1.15,
+        "met": True,
+        "action_bytes_turn_1": 4555,
+        "action_bytes_turn_100": 61139,
+        "bookings_completed": 3,
+    }
+    line = format_result(result)
+    assert "x1.15" in line and "met" in line and "61139 B at turn 100" in line

@@ -198,9 +198,11 @@ def clean_name(text: str, vocabulary: frozenset | None = None) -> str | None:
     if found is None:
         lead, _ = _name_words(text, 0, 3)
         rest = text[len(" ".join(lead)) :].lstrip() if lead else ""
+        # "Tom, 0412 345 678": a name, then other details; not "Tom; DROP".
         if (
             lead
-            and (not rest or rest[0] in ",;-")
+            and rest[:1] == ","
+            and (find_phone(rest) or find_email(rest))
             and " ".join(lead) == text[: len(" ".join(lead))]
         ):
             candidate = " ".join(lead)

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 MAX_PARTS = 3
+# Two questions fit in a few lines; a wall of text is one message.
+MAX_LENGTH = 400
 MIN_CONFIDENCE = 0.45
 # Where one sentence ends and another starts.
 SENTENCE_END = re.compile(r"(?<=[?!.;])\s+|\s*\n+\s*")
@@ -76,7 +78,7 @@ async def split_questions(
     """The parts to handle one by one; ``[text]`` when it is one request.
 
     ``parse`` is the NLU model (Rasa's ``Agent.parse_message``)."""
-    if not might_hold_two(text):
+    if len(text) > MAX_LENGTH or not might_hold_two(text):
         return [text]
     parts = candidate_parts(text)
     if not 2 <= len(parts) <= MAX_PARTS:
