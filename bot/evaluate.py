@@ -290,8 +290,13 @@ def evaluate(
         return 2
     texts = [t for t, _ in examples]
     gold = [i for _, i in examples]
-    from rasa.core.agent import Agent
+    import logging
 
+    from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
+    # Without a configured level Rasa's structured log prints every parse.
+    configure_structlog(logging.WARNING)
     agent = Agent.load(str(model_path))
     predictions = asyncio.run(predict(agent, texts))
     report = score(

@@ -327,7 +327,9 @@ def _has_neighbour(text: str, match: re.Match) -> bool:
 
 
 SHORT_COMPLAINT_WORDS = 6
-QUESTION = re.compile(rf"\?|^\s*{QUESTION_WORDS}\b", re.I)
+QUESTION = re.compile(
+    rf"\?|^\s*(?:(?:and|also|plus|oh|so|but)\s+)?{QUESTION_WORDS}\b", re.I
+)
 
 
 def find_concern(text: str, spans: list[tuple[int, int]] = ()) -> Found | None:
