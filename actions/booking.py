@@ -283,22 +283,56 @@ def form_reset(keep_contact: bool = False) -> list[EventType]:
     return [SlotSet(slot, None) for slot in slots]
 
 
-def booking_request(tracker: Tracker) -> BookingRequest:
-    def when(slot: str) -> datetime | None:
-        value = tracker.get_slot(slot)
-        return datetime.fromisoformat(value) if value else None
+class Unchecked(ValueError):
+    """A slot that does not pass the form's own check: the tracker came from
+    somewhere other than the form (the action server trusts no tracker)."""
 
-    email = tracker.get_slot("email")
+
+def checked_slot(slot: str, value: Any, check) -> Any:
+    cleaned = check(value) if isinstance(value, str) else None
+    if cleaned is None:
+        raise Unchecked(slot)
+    return cleaned
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError) as error:
+        raise Unchecked("preferred_time") from error
+
+
+def _as_typed(text: str) -> str | None:
+    return re.sub(r"\s+", " ", tidy(text)).strip()[:200] or None
+
+
+def booking_request(tracker: Tracker) -> BookingRequest:
+    """The request from the slots, every one checked again as the form checks
+    it; raises ``Unchecked`` naming the first slot that fails."""
+    slot = tracker.get_slot
+    if slot("booking_confirmed") is not True:
+        raise Unchecked("booking_confirmed")
+    email = slot("email")
+    start, end = _when(slot("preferred_start")), _when(slot("preferred_end"))
+    label = slot("preferred_label")
+    if not (start and end and start < end and isinstance(label, str)):
+        raise Unchecked("preferred_time")
     return BookingRequest(
         kind="assessment",
-        first_name=tracker.get_slot("first_name"),
-        phone=tracker.get_slot("phone"),
-        email=None if email in (None, NO_EMAIL) else email,
-        preferred_text=tracker.get_slot("preferred_time"),
-        preferred_start=when("preferred_start"),
-        preferred_end=when("preferred_end"),
-        preferred_label=tracker.get_slot("preferred_label"),
-        concern=tracker.get_slot("concern"),
+        first_name=checked_slot("first_name", slot("first_name"), clean_name),
+        phone=checked_slot("phone", slot("phone"), normalise_phone),
+        email=None
+        if email in (None, NO_EMAIL)
+        else checked_slot("email", email, normalise_email),
+        preferred_text=checked_slot(
+            "preferred_time", slot("preferred_time"), _as_typed
+        ),
+        preferred_start=start,
+        preferred_end=end,
+        preferred_label=clean_concern(label[:100]),
+        concern=checked_slot("concern", slot("concern"), clean_concern),
         consent=True,
         channel=tracker.get_latest_input_channel(),
         conversation_id=tracker.sender_id,
@@ -363,7 +397,16 @@ class ActionSubmitBooking(Action):
         if tracker.get_slot("booking_confirmed") is not True:
             dispatcher.utter_message(response="utter_booking_not_stored")
             return form_reset(keep_contact=True)
-        request = booking_request(tracker)
+        try:
+            request = booking_request(tracker)
+        except Unchecked as problem:
+            logger.warning(
+                "not storing a booking for %s: %s failed its check",
+                tracker.sender_id,
+                problem,
+            )
+            dispatcher.utter_message(response="utter_booking_unchecked")
+            return form_reset()
         reference = await store_request(request, tracker.sender_id)
         if reference is None:
             dispatcher.utter_message(

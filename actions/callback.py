@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.booking import ContactValidation, store_request
-from bot.booking.contact import display_phone
+from actions.booking import ContactValidation, Unchecked, checked_slot, store_request
+from bot.booking.contact import display_phone, normalise_phone
 from bot.booking.store import BookingRequest
 from bot.clinic import load_clinic
+from bot.nlp.details import clean_name
+
+logger = logging.getLogger(__name__)
 
 CALLBACK_CONCERN = "Asked to talk to a person; please call back."
 
@@ -23,11 +28,14 @@ class ValidateCallbackForm(ContactValidation, FormValidationAction):
 
 
 def callback_request(tracker: Tracker) -> BookingRequest:
-    """Asking for a call and giving a number for it is the consent to be called."""
+    """Asking for a call and giving a number for it is the consent to be called.
+    Name and phone are checked again: the action server trusts no tracker."""
     return BookingRequest(
         kind="callback",
-        first_name=tracker.get_slot("first_name"),
-        phone=tracker.get_slot("phone"),
+        first_name=checked_slot(
+            "first_name", tracker.get_slot("first_name"), clean_name
+        ),
+        phone=checked_slot("phone", tracker.get_slot("phone"), normalise_phone),
         concern=CALLBACK_CONCERN,
         consent=True,
         channel=tracker.get_latest_input_channel(),
@@ -45,7 +53,20 @@ class ActionSubmitCallbackForm(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         clinic = load_clinic()
-        request = callback_request(tracker)
+        try:
+            request = callback_request(tracker)
+        except Unchecked as problem:
+            logger.warning(
+                "not storing a callback for %s: %s failed its check",
+                tracker.sender_id,
+                problem,
+            )
+            dispatcher.utter_message(response="utter_booking_unchecked")
+            return [
+                SlotSet("first_name", None),
+                SlotSet("phone", None),
+                SlotSet("requested_slot", None),
+            ]
         reference = await store_request(request, tracker.sender_id)
         if reference is None:
             dispatcher.utter_message(

@@ -52,14 +52,19 @@ def lock_store(settings: Settings) -> dict:
     return {k: v for k, v in config.items() if v is not None}
 
 
+def action_endpoint(settings: Settings) -> dict:
+    """The action server's URL and the secret it requires on every call.
+    Rasa's own option ``enable_selective_domain`` sends the domain only to
+    the form validation actions (validate_*), the only ones that read it."""
+    endpoint = {"url": settings.action_endpoint_url, "enable_selective_domain": True}
+    if settings.action_token:
+        endpoint["headers"] = {"Authorization": f"Bearer {settings.action_token}"}
+    return endpoint
+
+
 def build_endpoints(settings: Settings) -> dict:
     return {
-        # Rasa's own option: the domain goes only to the form validation
-        # actions (validate_*), the only ones that read it.
-        "action_endpoint": {
-            "url": settings.action_endpoint_url,
-            "enable_selective_domain": True,
-        },
+        "action_endpoint": action_endpoint(settings),
         "tracker_store": tracker_store(settings),
         "lock_store": lock_store(settings),
     }

@@ -3,6 +3,7 @@ stop them together."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import signal
@@ -44,12 +45,28 @@ def environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def action_server_environment(env: dict[str, str]) -> dict[str, str]:
-    """Rasa posts the whole conversation session plus the domain on every
-    action call (about 25 KB at the first turn, growing by ~1 KB a turn), so
-    the public 64 KB cap would refuse every action after a dozen turns. The
-    action server is internal; it keeps a cap, but one no session reaches."""
-    return {**env, "SANIC_REQUEST_MAX_SIZE": str(ACTION_REQUEST_MAX_SIZE)}
+def action_server_environment(
+    env: dict[str, str], settings: Settings | None = None
+) -> dict[str, str]:
+    """Rasa posts the conversation and the domain on action calls, so the
+    public 64 KB cap once refused every action after a dozen turns. The
+    action server is internal: it keeps a cap, but one no session reaches,
+    listens on ``ACTION_HOST`` (loopback by default) and takes calls only
+    with ``ACTION_SERVER_TOKEN`` (rasa_sdk_plugins)."""
+    env = {**env, "SANIC_REQUEST_MAX_SIZE": str(ACTION_REQUEST_MAX_SIZE)}
+    if settings is not None:
+        env["SANIC_HOST"] = settings.action_host
+        if settings.action_token:
+            env["ACTION_SERVER_TOKEN"] = settings.action_token
+    return env
+
+
+def with_action_token(settings: Settings) -> Settings:
+    """The settings with an action server secret: the configured one, or a
+    new one for this run shared by Rasa and the action server."""
+    if settings.action_token:
+        return settings
+    return dataclasses.replace(settings, action_token=secrets.token_urlsafe(32))
 
 
 def action_server_command(settings: Settings) -> list[str]:
@@ -106,6 +123,7 @@ def start(
 
     Rasa instances start one after the other: loading a model takes both
     cores, so the first one answers sooner when the others wait for it."""
+    settings = with_action_token(settings)
     settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
     config_dir = write_config(
         settings, settings.tracker_db.parent / f"run-{settings.rasa_port}"
@@ -116,7 +134,10 @@ def start(
         return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
 
     processes = [
-        run(action_server_command(settings), action_server_environment(env)),
+        run(
+            action_server_command(settings),
+            action_server_environment(env, settings),
+        ),
         run([sys.executable, "-m", "bot.web"]),
     ]
     for i, port in enumerate(rasa_ports):
@@ -182,13 +203,13 @@ def serve(settings: Settings | None = None) -> int:
 
 def shell(settings: Settings | None = None) -> int:
     """Chat in this terminal: the action server in the background, rasa shell."""
-    settings = settings or load_settings()
+    settings = with_action_token(settings or load_settings())
     config_dir = write_config(settings, settings.tracker_db.parent / "run-shell")
     env = environment(settings)
     actions = subprocess.Popen(
         action_server_command(settings),
         cwd=PROJECT_ROOT,
-        env=action_server_environment(env),
+        env=action_server_environment(env, settings),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -77,6 +77,10 @@ class Settings:
     model_path: Path
     tracker_db: Path
     action_endpoint_url: str
+    # Where the action server listens (loopback unless the cluster needs
+    # more) and the secret Rasa must send it with every call.
+    action_host: str
+    action_token: str | None
     api_token: str | None
     database_url: str
     tracker_database_url: str | None
@@ -115,6 +119,20 @@ def _port(name: str, default: int) -> int:
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+def secret(name: str) -> str | None:
+    """A secret from ``NAME`` or from the file named by ``NAME_FILE``; never
+    from a command line, which every user of the machine can read."""
+    if value := _env(name):
+        return value
+    path = _env(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf8").strip() or None
+    except OSError as error:
+        raise SystemExit(f"{name}_FILE: cannot read {path}: {error}") from error
 
 
 def _all_set(*names: str) -> dict[str, str] | None:
@@ -193,7 +211,9 @@ def load_settings() -> Settings:
         action_endpoint_url=os.environ.get(
             "ACTION_ENDPOINT_URL", f"http://localhost:{action_port}/webhook"
         ),
-        api_token=os.environ.get("RASA_API_TOKEN") or None,
+        action_host=_env("ACTION_HOST") or "127.0.0.1",
+        action_token=secret("ACTION_SERVER_TOKEN"),
+        api_token=secret("RASA_API_TOKEN"),
         database_url=os.environ.get(
             "DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'clinic.db'}"
         ),

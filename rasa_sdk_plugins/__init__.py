@@ -1,5 +1,6 @@
-"""rasa_sdk's plugin hook (it imports a package of exactly this name): start the
-notification retry loop with the action server and stop it with the server."""
+"""rasa_sdk's plugin hook (it imports a package of exactly this name): every
+call needs the shared secret, and the notification retry loop starts and
+stops with the action server."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ def init_hooks(manager: pluggy.PluginManager) -> None:
 
 @hookimpl
 def attach_sanic_app_extensions(app) -> None:
+    from bot.action_auth import require_token
+
+    app.register_middleware(require_token, "request")
     app.register_listener(start_outbox_retry, "after_server_start")
     app.register_listener(stop_outbox_retry, "before_server_stop")
 

@@ -281,3 +281,32 @@ async def test_cancel_ends_the_form(dispatcher, domain):
     assert events[0] == ActiveLoop(None)
     assert SlotSet("booking_confirmed", None) in events
     assert responses(dispatcher) == ["utter_booking_cancelled"]
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"first_name": '=HYPERLINK("http://evil","x")'},
+        {"first_name": None},
+        {"phone": "0412\x00345678"},
+        {"phone": "12345"},
+        {"email": "a@b.com\r\nBcc: x@y.z"},
+        {"concern": ""},
+        {"concern": ["not", "text"]},
+        {"preferred_start": "yesterday"},
+        {"preferred_end": "2026-11-25T11:00:00+10:00"},
+        {"preferred_label": None},
+        {"booking_confirmed": "yes"},
+    ],
+)
+async def test_a_forged_tracker_is_not_stored(dispatcher, domain, store, forged):
+    """The submit action checks every slot again: a tracker posted straight
+    to the action server is not trusted."""
+    tracker = form_tracker(slots=confirmed_slots(**forged))
+    events = await ActionSubmitBooking().run(dispatcher, tracker, domain)
+    assert store.list() == []
+    assert responses(dispatcher)[-1] in (
+        "utter_booking_unchecked",
+        "utter_booking_not_stored",
+    )
+    assert not any(e.get("name") == "booking_reference" for e in events)

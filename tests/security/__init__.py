@@ -1,0 +1,1 @@
+"""Adversarial tests: what an attacker with real client libraries tries."""
