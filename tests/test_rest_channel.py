@@ -12,10 +12,16 @@ from rasa.core.run import _create_single_channel
 from sanic import Sanic
 
 from bot.channels.credentials import build_credentials
-from bot.channels.rest import (
+from bot.channels.incoming import (
     EMPTY_REPLY,
-    MAX_SENDER,
     MAX_TEXT,
+    clean_text,
+    cut_at_word,
+    prepare_text,
+    shorten_text,
+)
+from bot.channels.rest import (
+    MAX_SENDER,
     BadRequest,
     ClinicRestInput,
     RestPayload,
@@ -24,12 +30,8 @@ from bot.channels.rest import (
     check_metadata,
     check_payload,
     check_sender,
-    clean_text,
-    cut_at_word,
     parse_body,
-    prepare_text,
     read_request,
-    shorten_text,
 )
 from bot.settings import load_settings
 

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -366,9 +367,14 @@ CSV_FIELDS = (
 )  # fmt: skip
 
 
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def csv_safe(value: object) -> str:
-    """Neutralise spreadsheet formulas (=, +, -, @, tab, CR) in exported cells."""
-    text = "" if value is None else str(value)
+    """Neutralise spreadsheet formulas (=, +, -, @, tab, CR) in exported cells;
+    control and bidi characters (from requests stored before every channel
+    cleaned its text) are dropped, so one bad row cannot stop the export."""
+    text = "" if value is None else CONTROL.sub("", str(value))
     if text and text[0] in "=+-@\t\r":
         return "'" + text
     return text

@@ -21,9 +21,9 @@ from sanic.response import HTTPResponse
 
 from bot.channels._http import ProviderError, post
 from bot.channels._incoming import pass_on
-from bot.channels._questions import answer_each_question
 from bot.channels._signatures import same_secret, valid_hub_signature
 from bot.channels._text import shorten, split_text
+from bot.channels.incoming import incoming
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +46,18 @@ def quick_replies(buttons: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def incoming_text(event: dict[str, Any]) -> str | None:
     """What the user said or chose in one ``messaging`` event, if anything."""
-    message = event.get("message") or {}
+    message = event.get("message")
+    message = message if isinstance(message, dict) else {}
     if message.get("is_echo"):
         return None
-    quick_reply = (message.get("quick_reply") or {}).get("payload")
+    quick_reply = message.get("quick_reply")
+    quick_reply = quick_reply.get("payload") if isinstance(quick_reply, dict) else None
     if quick_reply:
         return quick_reply
     if message.get("text"):
         return message["text"]
-    return (event.get("postback") or {}).get("payload")
+    postback = event.get("postback")
+    return postback.get("payload") if isinstance(postback, dict) else None
 
 
 class MessengerOutput(OutputChannel):
@@ -110,6 +113,20 @@ class MessengerOutput(OutputChannel):
         )
 
 
+def _list_of_dicts(value: Any) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def messaging_events(payload: dict) -> list[dict]:
+    """The messaging events of a webhook body; parts of the wrong shape (an
+    ``entry`` that is an object or a string) are skipped, not a 500."""
+    return [
+        event
+        for entry in _list_of_dicts(payload.get("entry"))
+        for event in _list_of_dicts(entry.get("messaging"))
+    ]
+
+
 class MessengerInput(FacebookInput):
     """``/webhooks/facebook/webhook``: GET for Meta's subscription check,
     POST for messages, answered only when signed with the app secret."""
@@ -137,7 +154,7 @@ class MessengerInput(FacebookInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        on_new_message = answer_each_question(on_new_message)
+        on_new_message = incoming(on_new_message)
         webhook = Blueprint("messenger_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])
@@ -168,12 +185,12 @@ class MessengerInput(FacebookInput):
                 payload = None
             if not isinstance(payload, dict):
                 return response.text("invalid JSON", status=400)
-            for entry in payload.get("entry") or []:
-                for event in entry.get("messaging") or []:
-                    sender = (event.get("sender") or {}).get("id")
-                    text = incoming_text(event)
-                    if sender and text:
-                        await pass_on(self, on_new_message, text, sender, request)
+            for event in messaging_events(payload):
+                sender = event.get("sender")
+                sender = sender.get("id") if isinstance(sender, dict) else None
+                text = incoming_text(event)
+                if sender and text:
+                    await pass_on(self, on_new_message, text, sender, request)
             return response.text("EVENT_RECEIVED")
 
         return webhook

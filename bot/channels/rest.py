@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import rasa.utils.endpoints
@@ -27,28 +25,17 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels._questions import answer_each_question
+from bot.channels.incoming import (
+    EMPTY_REPLY,
+    clean_text,
+    has_invisible,
+    incoming,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_SENDER = 255
-MAX_TEXT = 2000
 MAX_INPUT_CHANNEL = 40
-EMPTY_REPLY = (
-    "I didn't get any text there. Please type a question, "
-    'for example "Does dry needling hurt?"'
-)
-# Tab, line and paragraph breaks: become spaces.
-SPACE_LIKE = re.compile("[\t\n\v\f\r\x85\u2028\u2029]")
-# Removed: other C0/C1 controls; bidi embeddings, overrides and isolates
-# (they make stored text display differently from what it says); zero-width
-# space, word joiner and BOM (invisible, they split words for NLU; the
-# zero-width joiner stays, emoji need it); lone surrogates (JSON allows them,
-# UTF-8 cannot store them).
-INVISIBLE = re.compile(
-    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u200b\u202a-\u202e"
-    "\u2060\u2066-\u2069\ufeff\ud800-\udfff]"
-)
 
 
 class BadRequest(ValueError):
@@ -69,10 +56,6 @@ def parse_body(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError) as error:
         raise BadRequest("body must be valid JSON") from error
-
-
-def has_invisible(text: str) -> bool:
-    return bool(INVISIBLE.search(text) or SPACE_LIKE.search(text))
 
 
 def check_sender(value: Any) -> str:
@@ -130,69 +113,12 @@ def check_payload(data: Any) -> RestPayload:
     )
 
 
-def clean_text(text: str) -> str:
-    """Control and bidi characters removed, whitespace collapsed to single
-    spaces, so NLU, the forms and the stored booking see what the user saw."""
-    text = SPACE_LIKE.sub(" ", INVISIBLE.sub("", text))
-    return " ".join(text.split())
-
-
-def cut_at_word(text: str, limit: int) -> str:
-    """At most ``limit`` characters, at the last space in the second half,
-    else hard at the limit (one endless word)."""
-    if len(text) <= limit:
-        return text
-    space = text.rfind(" ", 0, limit + 1)
-    return text[:space] if space > limit // 2 else text[:limit]
-
-
-def shorten_text(
-    text: str, limit: int = MAX_TEXT, red_flags: Iterable[re.Pattern] = ()
-) -> str:
-    """``text`` cut to ``limit`` characters at a word boundary.
-
-    NLU time and tracker size grow with the length of a message and no real
-    question needs more than a few sentences, so a pasted essay is cut, not
-    refused: the user still gets an answer. A red-flag (emergency) phrase in
-    the part cut off is kept at the end, since missing an emergency is the one
-    mistake the bot must not make.
-    """
-    head = cut_at_word(text, limit)
-    if head == text:
-        return text
-    flag = first_red_flag(text[len(head) :], red_flags)
-    if flag is None or first_red_flag(head, red_flags) is not None:
-        return head
-    return cut_at_word(text, limit - len(flag) - 1) + " " + flag
-
-
-def first_red_flag(text: str, red_flags: Iterable[re.Pattern]) -> str | None:
-    """The first red-flag phrase in ``text``, matched like the NLU guard does."""
-    text = text.replace("’", "'")
-    for pattern in red_flags:
-        match = pattern.search(text)
-        if match:
-            return match.group(0)
-    return None
-
-
-@lru_cache(maxsize=1)
-def red_flags() -> tuple[re.Pattern, ...]:
-    from bot.nlp.guard import load_red_flags
-
-    return tuple(load_red_flags())
-
-
-def prepare_text(text: str) -> str:
-    return shorten_text(clean_text(text), MAX_TEXT, red_flags())
-
-
 def read_request(body: bytes) -> RestPayload:
     """The checked request with its text ready for NLU (maybe empty)."""
     payload = check_payload(parse_body(body))
     return RestPayload(
         payload.sender,
-        prepare_text(payload.text),
+        clean_text(payload.text),
         payload.metadata,
         payload.input_channel,
     )
@@ -219,7 +145,7 @@ class ClinicRestInput(RestInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        on_new_message = answer_each_question(on_new_message)
+        on_new_message = incoming(on_new_message)
         blueprint = super().blueprint(on_new_message)
         # The decorator form: Sanic 21.12's blueprint silently drops a bound
         # method passed as ``middleware(handler, "request")``.

@@ -27,7 +27,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from bot.channels._questions import answer_each_question
+from bot.channels.incoming import incoming
 
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
@@ -68,6 +68,21 @@ class OriginCheckedBlueprint(SocketBlueprint):
         return response.json({"error": f"{origin} is not an allowed origin"}, 403)
 
 
+def well_formed(data: Any, metadata_key: str) -> dict[str, Any]:
+    """A ``user_uttered`` payload Rasa's handler can read: it calls ``.get``
+    on the data and ``.strip()`` on the message, so a list, number or object
+    there used to end in an exception and silence. Such a message becomes
+    ``None``, which the cleaning step answers politely."""
+    data = dict(data) if isinstance(data, dict) else {}
+    if not isinstance(data.get("message"), str):
+        data["message"] = None
+    if not isinstance(data.get(metadata_key), dict):
+        data.pop(metadata_key, None)
+    if not isinstance(data.get("session_id"), str):
+        data.pop("session_id", None)
+    return data
+
+
 class ClinicSocketIOInput(SocketIOInput):
     """``socketio`` for browsers on the clinic's own sites only."""
 
@@ -90,9 +105,15 @@ class ClinicSocketIOInput(SocketIOInput):
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         """Rasa's socket.io handlers, attached through the origin check."""
-        on_new_message = answer_each_question(on_new_message)
+        on_new_message = incoming(on_new_message)
         super().blueprint(on_new_message)
         self.sio.on("session_request", self.session_request, namespace=self.namespace)
+        rasas = self.sio.handlers[self.namespace or "/"][self.user_message_evt]
+
+        async def user_uttered(sid: str, data: Any) -> None:
+            await rasas(sid, well_formed(data, self.metadata_key))
+
+        self.sio.on(self.user_message_evt, user_uttered, namespace=self.namespace)
         blueprint = OriginCheckedBlueprint(
             self.sio,
             self.socketio_path,

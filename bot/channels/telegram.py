@@ -31,9 +31,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels._incoming import pass_on
-from bot.channels._questions import answer_each_question
 from bot.channels._signatures import same_secret
 from bot.channels._text import split_text
+from bot.channels.incoming import incoming as hand_to_rasa
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +81,12 @@ def incoming(update: dict[str, Any]) -> tuple[str, str, str | None] | None:
         data = callback.get("data")
         return (str(chat), data, callback.get("id")) if chat and data else None
     message = update.get("message") or {}
+    if not isinstance(message, dict):
+        return None
     chat = (message.get("chat") or {}).get("id")
-    text = (message.get("text") or "").strip()
+    text = message.get("text")
+    # Telegram sends text as a string; anything else is read as its text.
+    text = (text if isinstance(text, str) else str(text or "")).strip()
     if not chat or not text:
         return None
     if text.split()[0].split("@")[0] == "/start":
@@ -195,7 +199,7 @@ class TelegramWebhookInput(TelegramInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        on_new_message = answer_each_question(on_new_message)
+        on_new_message = hand_to_rasa(on_new_message)
         webhook = Blueprint("telegram_webhook", __name__)
 
         @webhook.listener("after_server_start")

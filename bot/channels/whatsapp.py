@@ -21,9 +21,9 @@ from sanic.response import HTTPResponse
 from bot.channels._buttons import last_buttons, numbered_list, resolve_reply
 from bot.channels._http import ProviderError, post
 from bot.channels._incoming import pass_on
-from bot.channels._questions import answer_each_question
 from bot.channels._signatures import twilio_params, valid_twilio_signature
 from bot.channels._text import split_text
+from bot.channels.incoming import incoming
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class WhatsAppInput(TwilioInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        on_new_message = answer_each_question(on_new_message)
+        on_new_message = incoming(on_new_message)
         webhook = Blueprint("whatsapp_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])
