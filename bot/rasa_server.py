@@ -16,7 +16,20 @@ from bot import admission, resilience, speedups  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 
 
+def with_auth_token(argv: list[str]) -> list[str]:
+    """``argv`` with the HTTP API's token from ``RASA_API_TOKEN`` (or its
+    ``_FILE``): given to Rasa in-process, so it is never in the process's
+    command line. The "=" form: a token may start with "-"."""
+    from bot.settings import secret
+
+    token = secret("RASA_API_TOKEN")
+    if "--enable-api" not in argv or any(a.startswith("--auth-token") for a in argv):
+        return argv
+    return [*argv, f"--auth-token={token}"] if token else argv
+
+
 def main() -> None:
+    sys.argv = with_auth_token(sys.argv)
     speedups.apply()
     resilience.apply()
     admission.apply(load_settings().max_concurrent_messages)

@@ -79,11 +79,11 @@ def action_server_command(settings: Settings) -> list[str]:
     ]  # fmt: skip
 
 
-def rasa_server_command(
-    settings: Settings, api_token: str, config_dir: Path, port: int
-) -> list[str]:
-    """The HTTP API (/model/parse, /conversations) always needs the token;
-    browsers may call Rasa only from the allowed origins."""
+def rasa_server_command(settings: Settings, config_dir: Path, port: int) -> list[str]:
+    """The HTTP API (/model/parse, /conversations) always needs the token,
+    which reaches the process in its environment (``bot.rasa_server`` hands
+    it to Rasa), never on a command line ``ps`` shows to every user; browsers
+    may call Rasa only from the allowed origins."""
     return [
         sys.executable, "-m", "bot.rasa_server", "run",
         "--model", str(settings.model_path),
@@ -92,7 +92,7 @@ def rasa_server_command(
         "--credentials", str(config_dir / "credentials.yml"),
         # "=" form: a token may start with "-", which argparse would take
         # for an option.
-        "--enable-api", f"--auth-token={api_token}",
+        "--enable-api",
         "--cors", *settings.web.allowed_origins,
     ]  # fmt: skip
 
@@ -140,8 +140,10 @@ def start(
         ),
         run([sys.executable, "-m", "bot.web"]),
     ]
+    rasa_env = {**env, "RASA_API_TOKEN": api_token}
+    rasa_env.pop("RASA_API_TOKEN_FILE", None)
     for i, port in enumerate(rasa_ports):
-        rasa = run(rasa_server_command(settings, api_token, config_dir, port))
+        rasa = run(rasa_server_command(settings, config_dir, port), rasa_env)
         processes.append(rasa)
         if i + 1 < len(rasa_ports) and not wait_until_up(port, rasa):
             break

@@ -54,3 +54,27 @@ def test_each_run_without_a_configured_secret_gets_its_own(monkeypatch):
     assert first != with_action_token(load_settings()).action_token
     monkeypatch.setenv("ACTION_SERVER_TOKEN", "configured")
     assert with_action_token(load_settings()).action_token == "configured"
+
+
+def test_the_api_token_reaches_rasa_in_process_not_on_its_command_line(
+    monkeypatch,
+):
+    from bot.rasa_server import with_auth_token
+    from bot.serve import rasa_server_command
+
+    monkeypatch.setenv("RASA_API_TOKEN", "-starts-with-a-dash")
+    settings = load_settings()
+    command = rasa_server_command(settings, settings.tracker_db.parent, 5005)
+    assert not any("auth-token" in part or "dash" in part for part in command)
+    argv = with_auth_token(command[2:])
+    assert argv[-1] == "--auth-token=-starts-with-a-dash"
+    assert with_auth_token(argv) == argv  # given once
+
+
+def test_the_running_servers_show_no_secret_in_ps(servers):
+    from tests.servers import TOKEN, children, command_line
+
+    pids = children(servers.process.pid)
+    lines = [command_line(pid) for pid in pids]
+    assert any("bot.rasa_server" in line for line in lines)
+    assert not any(TOKEN in line or "Bearer" in line for line in lines)
