@@ -24,6 +24,7 @@ from bot.channels._incoming import pass_on
 from bot.channels._signatures import same_secret, valid_hub_signature
 from bot.channels._text import shorten, split_text
 from bot.channels.incoming import incoming
+from bot.channels.replays import first_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,15 @@ def _list_of_dicts(value: Any) -> list[dict]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
+def message_id(event: dict) -> str | None:
+    """Meta's id of a message or postback (``mid``), the same on redelivery."""
+    for part in ("message", "postback"):
+        value = event.get(part)
+        if isinstance(value, dict) and isinstance(value.get("mid"), str):
+            return value["mid"]
+    return None
+
+
 def messaging_events(payload: dict) -> list[dict]:
     """The messaging events of a webhook body; parts of the wrong shape (an
     ``entry`` that is an object or a string) are skipped, not a 500."""
@@ -186,6 +196,9 @@ class MessengerInput(FacebookInput):
             if not isinstance(payload, dict):
                 return response.text("invalid JSON", status=400)
             for event in messaging_events(payload):
+                if not await first_delivery("messenger", message_id(event)):
+                    logger.info("Messenger event delivered again: ignored")
+                    continue
                 sender = event.get("sender")
                 sender = sender.get("id") if isinstance(sender, dict) else None
                 text = incoming_text(event)

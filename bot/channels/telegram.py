@@ -34,6 +34,7 @@ from bot.channels._incoming import pass_on
 from bot.channels._signatures import same_secret
 from bot.channels._text import split_text
 from bot.channels.incoming import incoming as hand_to_rasa
+from bot.channels.replays import first_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +221,9 @@ class TelegramWebhookInput(TelegramInput):
                 logger.warning("Rejected a Telegram webhook without our secret token")
                 return response.text("invalid secret token", status=403)
             update = request.json if isinstance(request.json, dict) else {}
+            if not await first_delivery("telegram", update.get("update_id")):
+                logger.info("Telegram update delivered again: ignored")
+                return response.text("success")
             message = incoming(update)
             if message:
                 await self._handle(on_new_message, *message, request)

@@ -24,6 +24,7 @@ from bot.channels._incoming import pass_on
 from bot.channels._signatures import twilio_params, valid_twilio_signature
 from bot.channels._text import split_text
 from bot.channels.incoming import incoming
+from bot.channels.replays import first_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,10 @@ class WhatsAppInput(TwilioInput):
                 return response.text("invalid signature", status=403)
             sender = params.get("From")
             text = params.get("Body")
+            message_id = params.get("MessageSid") or params.get("SmsMessageSid")
+            if not await first_delivery("twilio", message_id):
+                logger.info("WhatsApp message %s delivered again: ignored", message_id)
+                return response.text(EMPTY_TWIML, content_type="text/xml")
             if sender and text and text.strip():
                 buttons = await last_buttons(request.app.ctx.agent, sender)
                 await pass_on(
