@@ -82,6 +82,9 @@ class Settings:
     action_host: str
     action_token: str | None
     api_token: str | None
+    # The REST channel: "open" (the local demo), "token" (integrations send
+    # the API token) or "off".
+    rest_access: str
     database_url: str
     tracker_database_url: str | None
     booking_spool: Path
@@ -119,6 +122,13 @@ def _port(name: str, default: int) -> int:
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (_env(name) or default).lower()
+    if value not in allowed:
+        raise SystemExit(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
 
 
 def secret(name: str) -> str | None:
@@ -214,6 +224,7 @@ def load_settings() -> Settings:
         action_host=_env("ACTION_HOST") or "127.0.0.1",
         action_token=secret("ACTION_SERVER_TOKEN"),
         api_token=secret("RASA_API_TOKEN"),
+        rest_access=_choice("REST_ACCESS", "open", ("open", "token", "off")),
         database_url=os.environ.get(
             "DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'clinic.db'}"
         ),

@@ -14,8 +14,12 @@ from bot.settings import Settings
 
 
 def build_credentials(settings: Settings) -> dict:
-    credentials: dict = {
-        "bot.channels.rest.ClinicRestInput": None,
+    credentials: dict = {}
+    if settings.rest_access != "off":
+        credentials["bot.channels.rest.ClinicRestInput"] = {
+            "require_token": settings.rest_access == "token"
+        }
+    credentials |= {
         "bot.channels.socketio.ClinicSocketIOInput": {
             "user_message_evt": "user_uttered",
             "bot_message_evt": "bot_uttered",

@@ -12,6 +12,7 @@ handling) then runs unchanged on the checked and cleaned values.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -136,11 +137,30 @@ def empty_reply(sender: str, stream: bool) -> HTTPResponse:
 
 
 class ClinicRestInput(RestInput):
-    """``rest`` at ``/webhooks/rest/webhook``, refusing malformed requests."""
+    """``rest`` at ``/webhooks/rest/webhook``, refusing malformed requests;
+    with ``REST_ACCESS=token`` only for callers sending the API token as
+    ``Authorization: Bearer <token>``."""
 
     @classmethod
     def name(cls) -> str:
         return "rest"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> ClinicRestInput:
+        return cls(require_token=bool((credentials or {}).get("require_token")))
+
+    def __init__(self, require_token: bool = False) -> None:
+        super().__init__()
+        self.require_token = require_token
+
+    def authorised(self, request: Request) -> bool:
+        from bot.settings import secret
+
+        token = secret("RASA_API_TOKEN")
+        given = request.headers.get("authorization") or ""
+        return bool(token) and hmac.compare_digest(
+            given.encode("utf8"), f"Bearer {token}".encode()
+        )
 
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
@@ -156,6 +176,11 @@ class ClinicRestInput(RestInput):
         """Runs before the webhook handler; a response here ends the request."""
         if request.method != "POST":
             return None
+        if self.require_token and not self.authorised(request):
+            return response.json(
+                {"error": "send the API token as 'Authorization: Bearer <token>'"},
+                status=401,
+            )
         try:
             payload = read_request(request.body)
         except BadRequest as error:
