@@ -27,13 +27,20 @@ async def test_keeps_retrying_after_a_failed_round():
 
 
 def test_the_action_server_plugin_starts_the_loop():
-    """rasa_sdk imports ``rasa_sdk_plugins`` and calls its hook with the app."""
+    """rasa_sdk imports ``rasa_sdk_plugins`` and calls its hook with the app;
+    it also puts the shared-secret check in front of every request."""
+    from bot.action_auth import require_token
+
     registered = []
 
     class App:
         def register_listener(self, listener, event):
             registered.append((listener, event))
 
+        def register_middleware(self, middleware, kind):
+            registered.append((middleware, kind))
+
     plugin_manager().hook.attach_sanic_app_extensions(app=App())
+    assert (require_token, "request") in registered
     assert (rasa_sdk_plugins.start_outbox_retry, "after_server_start") in registered
     assert (rasa_sdk_plugins.stop_outbox_retry, "before_server_stop") in registered
