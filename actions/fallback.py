@@ -21,18 +21,26 @@ def previous_user_intent(tracker: Tracker) -> str | None:
     return ((user_events[-2].get("parse_data") or {}).get("intent") or {}).get("name")
 
 
-def suggestions(tracker: Tracker) -> list[dict[str, str]]:
-    """Buttons for the likeliest topics of the message that was not understood."""
-    ranking = tracker.latest_message.get("intent_ranking") or []
+def topic_buttons(ranking: list[dict], leave_out: tuple[str, ...]) -> list[dict]:
+    """Buttons for the best-ranked topics the assistant knows, at most
+    MAX_SUGGESTIONS, without the intents in ``leave_out``."""
     buttons = []
     for candidate in ranking:
         name = candidate.get("name")
-        if name in TOPIC_TITLES and name != "help":
+        if name in TOPIC_TITLES and name not in leave_out:
             buttons.append({"title": TOPIC_TITLES[name], "payload": f"/{name}"})
         if len(buttons) == MAX_SUGGESTIONS:
             break
-    buttons.append({"title": "Something else", "payload": "/help"})
     return buttons
+
+
+def suggestions(tracker: Tracker) -> list[dict[str, str]]:
+    """Buttons for the likeliest topics of the message that was not understood."""
+    ranking = tracker.latest_message.get("intent_ranking") or []
+    return [
+        *topic_buttons(ranking, ("help",)),
+        {"title": "Something else", "payload": "/help"},
+    ]
 
 
 class ActionHandleFallback(Action):
@@ -67,14 +75,9 @@ def next_best_topics(tracker: Tracker) -> list[dict[str, str]]:
     after the one that was answered."""
     parse = previous_question(tracker)
     answered = (parse.get("intent") or {}).get("name")
-    buttons = []
-    for candidate in parse.get("intent_ranking") or []:
-        name = candidate.get("name")
-        if name in TOPIC_TITLES and name not in (answered, "help", "human_handoff"):
-            buttons.append({"title": TOPIC_TITLES[name], "payload": f"/{name}"})
-        if len(buttons) == MAX_SUGGESTIONS:
-            break
-    return buttons
+    return topic_buttons(
+        parse.get("intent_ranking") or [], (answered, "help", "human_handoff")
+    )
 
 
 class ActionRepairAnswer(Action):

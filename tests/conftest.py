@@ -142,3 +142,28 @@ def store(tmp_path, monkeypatch):
     )
     store.sent = sent
     return store
+
+
+@pytest.fixture(scope="module")
+def providers():
+    """Stand-ins of Twilio, Meta's Graph API and Telegram for one module."""
+    from tests.chat import provider_standins
+
+    with provider_standins() as standins:
+        yield standins
+
+
+@pytest.fixture(scope="module")
+def channel_servers(request, providers, tmp_path_factory, inbox, database):
+    """The real servers with every messaging channel on (tests.chat)."""
+    from tests.chat import all_channels_env
+    from tests.servers import MODEL, Servers
+
+    if not MODEL.exists():
+        pytest.fail("no trained model; run `make train`")
+    root = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    env = all_channels_env(providers, inbox, database)
+    servers = Servers(root / "conversations.db", root / "servers.log", env)
+    servers.start()
+    yield servers
+    servers.stop()

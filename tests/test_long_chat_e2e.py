@@ -8,29 +8,15 @@ import pytest
 
 from bot.bench.long import BOOKING, QUESTIONS
 from bot.booking.store import BookingStore
-from tests.chat import Chat, all_channels_env, provider_standins
-from tests.servers import MODEL, Servers
+from tests.chat import Chat
 
 TURNS = 100
 APOLOGY = "something went wrong"
 
 
 @pytest.fixture(scope="module")
-def providers():
-    with provider_standins() as standins:
-        yield standins
-
-
-@pytest.fixture(scope="module")
-def servers(providers, tmp_path_factory, inbox, database):
-    if not MODEL.exists():
-        pytest.fail("no trained model; run `make train`")
-    root = tmp_path_factory.mktemp("long-chat")
-    env = all_channels_env(providers, inbox, database)
-    servers = Servers(root / "conversations.db", root / "servers.log", env)
-    servers.start()
-    yield servers
-    servers.stop()
+def servers(channel_servers):
+    return channel_servers
 
 
 @pytest.mark.parametrize("channel", ["rest", "socketio", "whatsapp"])

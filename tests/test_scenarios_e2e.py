@@ -12,12 +12,9 @@ from bot.booking.store import BookingStore
 from tests.chat import (
     CHANNELS,
     Chat,
-    all_channels_env,
     fold,
     make_a_day_older,
-    provider_standins,
 )
-from tests.servers import MODEL, Servers
 
 SCENARIOS = PROJECT_ROOT / "tests" / "scenarios"
 TURN_KEYS = set("user wait expect_any expect_all expect_none expect_in_order".split())
@@ -35,23 +32,8 @@ ALL = load_scenarios()
 
 
 @pytest.fixture(scope="module")
-def providers():
-    with provider_standins() as standins:
-        yield standins
-
-
-@pytest.fixture(scope="module")
-def servers(providers, tmp_path_factory, inbox, database):
-    """All messaging channels on, mail to ``inbox``, bookings in ``database``
-    and a clinic that is always open."""
-    if not MODEL.exists():
-        pytest.fail("no trained model; run `make train`")
-    root = tmp_path_factory.mktemp("scenarios")
-    env = all_channels_env(providers, inbox, database)
-    servers = Servers(root / "conversations.db", root / "servers.log", env)
-    servers.start()
-    yield servers
-    servers.stop()
+def servers(channel_servers):
+    return channel_servers
 
 
 def problems_with(turn: dict, replies: list[str]) -> list[str]:

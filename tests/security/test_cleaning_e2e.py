@@ -10,29 +10,15 @@ import pytest
 
 from bot.channels.incoming import EMPTY_REPLY, LONG_NOTE, NOT_TEXT_REPLY
 from tests import test_channels_e2e as wire
-from tests.chat import Chat, all_channels_env, provider_standins
-from tests.servers import MODEL, Servers
+from tests.chat import Chat
 
 DIRTY = "does it\x00 hurt\x1b\x07 \u202eafterwards?"
 CLEAN = "does it hurt afterwards?"
 
 
 @pytest.fixture(scope="module")
-def providers():
-    with provider_standins() as standins:
-        yield standins
-
-
-@pytest.fixture(scope="module")
-def servers(providers, tmp_path_factory, inbox, database):
-    if not MODEL.exists():
-        pytest.fail("no trained model; run `make train`")
-    root = tmp_path_factory.mktemp("cleaning")
-    env = all_channels_env(providers, inbox, database)
-    servers = Servers(root / "conversations.db", root / "servers.log", env)
-    servers.start()
-    yield servers
-    servers.stop()
+def servers(channel_servers):
+    return channel_servers
 
 
 def stored_texts(servers, conversation_id: str) -> list[str]:

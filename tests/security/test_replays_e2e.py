@@ -10,26 +10,11 @@ import uuid
 import pytest
 
 from tests import test_channels_e2e as wire
-from tests.chat import all_channels_env, provider_standins
-from tests.servers import MODEL, Servers
 
 
 @pytest.fixture(scope="module")
-def providers():
-    with provider_standins() as standins:
-        yield standins
-
-
-@pytest.fixture(scope="module")
-def servers(providers, tmp_path_factory, inbox, database):
-    if not MODEL.exists():
-        pytest.fail("no trained model; run `make train`")
-    root = tmp_path_factory.mktemp("replays")
-    env = all_channels_env(providers, inbox, database)
-    servers = Servers(root / "conversations.db", root / "servers.log", env)
-    servers.start()
-    yield servers
-    servers.stop()
+def servers(channel_servers):
+    return channel_servers
 
 
 def settled(count, timeout: float = 10) -> int:
