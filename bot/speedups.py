@@ -144,7 +144,7 @@ def _resolve_by_type(type_name, default=None):
     return found
 
 
-def _last_row_id(store, session, sender_id: str) -> tuple | None:
+def _newest_row(store, session, sender_id: str) -> tuple | None:
     """Id and timestamp of the conversation's newest stored event: a write
     by anyone else, a deletion or a rewrite of that row changes them."""
     event_ = store.SQLEvent
@@ -169,7 +169,7 @@ def _kept_tracker(store, session, sender_id: str):
     if (
         domain is not store.domain
         or getattr(tracker, _STORED_EVENTS, None) != len(tracker.events)
-        or _last_row_id(store, session, sender_id) != last_id
+        or _newest_row(store, session, sender_id) != last_id
     ):
         _trackers.pop(key, None)
         return None
@@ -191,7 +191,7 @@ def _keep_tracker(store, session, tracker) -> None:
     _trackers[key] = (
         tracker,
         store.domain,
-        _last_row_id(store, session, tracker.sender_id),
+        _newest_row(store, session, tracker.sender_id),
     )
     _trackers.move_to_end(key)
     while len(_trackers) > TRACKERS_KEPT:
@@ -348,21 +348,18 @@ def _replayed_until(tracker, applied: list, cut: int):
 
     The replay is kept on the tracker and carried forward on the next call,
     so each event is replayed once. It is reused only when the event it
-    stopped after is still at the same place: applied events only ever lose
-    events at their end (a reverted utterance) or all of them (a restart),
-    so that one event being in place means the whole prefix is."""
+    stopped after is still at the same index: applied events only ever lose
+    events (a reverted utterance, a restart, a form's repeated run), never
+    gain them in the middle, so that event in place means nothing before it
+    was removed and the whole prefix is the same."""
     kept = getattr(tracker, _REPLAY, None)
-    if kept is not None:
+    reusable = kept is not None and kept[0] <= cut
+    if reusable:
         done, last, replay = kept
-        if done <= cut and (
-            done == 0 or (done <= len(applied) and applied[done - 1] is last)
-        ):
-            for event_ in applied[done:cut]:
-                replay.update(event_)
-            setattr(tracker, _REPLAY, (cut, applied[cut - 1] if cut else None, replay))
-            return _snapshot(replay)
-    replay = tracker.init_copy()
-    for event_ in applied[:cut]:
+        reusable = done == 0 or (done <= len(applied) and applied[done - 1] is last)
+    if not reusable:
+        done, replay = 0, tracker.init_copy()
+    for event_ in applied[done:cut]:
         replay.update(event_)
     setattr(tracker, _REPLAY, (cut, applied[cut - 1] if cut else None, replay))
     return _snapshot(replay)
