@@ -40,7 +40,7 @@ def resume(rasa_url: str, token: str, conversation_id: str) -> None:
     """
     response = requests.post(
         f"{rasa_url.rstrip('/')}/conversations/{conversation_id}/tracker/events",
-        params={"token": token},
+        headers={"Authorization": f"Bearer {token}"},
         json=[{"event": "resume"}, {"event": "action", "name": "action_listen"}],
         timeout=10,
     )

@@ -17,7 +17,8 @@ from pathlib import Path
 from bot import PROJECT_ROOT
 from bot.channels.credentials import write_credentials
 from bot.endpoints import write_endpoints
-from bot.settings import Settings, load_settings
+from bot.private_files import kept_secret
+from bot.settings import Settings, load_settings, secret
 
 PUBLIC_REQUEST_MAX_SIZE = 64 * 1024
 ACTION_REQUEST_MAX_SIZE = 32 * 1024 * 1024
@@ -140,14 +141,28 @@ def start(
         ),
         run([sys.executable, "-m", "bot.web"]),
     ]
-    rasa_env = {**env, "RASA_API_TOKEN": api_token}
+    rasa_env = {
+        **env,
+        "RASA_API_TOKEN": api_token,
+        "WIDGET_SECRET": widget_secret(settings),
+    }
     rasa_env.pop("RASA_API_TOKEN_FILE", None)
+    rasa_env.pop("WIDGET_SECRET_FILE", None)
     for i, port in enumerate(rasa_ports):
         rasa = run(rasa_server_command(settings, config_dir, port), rasa_env)
         processes.append(rasa)
         if i + 1 < len(rasa_ports) and not wait_until_up(port, rasa):
             break
     return processes
+
+
+def widget_secret(settings: Settings) -> str:
+    """The key that signs the widget's conversation ids: ``WIDGET_SECRET``
+    (or its ``_FILE``), else one kept next to the databases, so a widget's
+    conversation survives a restart and every instance accepts its id."""
+    return secret("WIDGET_SECRET") or kept_secret(
+        settings.tracker_db.parent / "widget-secret"
+    )
 
 
 def api_token_for(settings: Settings) -> str:

@@ -95,6 +95,10 @@ class Settings:
     outbox_retry_seconds: float
     outbox_backoff_seconds: float
     max_concurrent_messages: int
+    # Messages in work at once per conversation and per client address
+    # (bot.channels.floods); beyond them, 429 or "one moment".
+    flood_per_conversation: int
+    flood_per_address: int
     web: WebSettings
     channels: ChannelSettings
 
@@ -247,6 +251,8 @@ def load_settings() -> Settings:
         outbox_retry_seconds=float(os.environ.get("OUTBOX_RETRY_SECONDS", "60")),
         outbox_backoff_seconds=float(os.environ.get("OUTBOX_BACKOFF_SECONDS", "30")),
         max_concurrent_messages=_whole_number("MAX_CONCURRENT_MESSAGES", 3, 1),
+        flood_per_conversation=_whole_number("FLOOD_PER_CONVERSATION", 5, 1),
+        flood_per_address=_whole_number("FLOOD_PER_ADDRESS", 30, 1),
         web=_web(rasa_port),
         channels=_channels(),
     )

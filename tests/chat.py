@@ -102,7 +102,12 @@ class Chat:
     def _connect(self) -> None:
         confirmed = threading.Event()
         self.sio = socketio.Client()
-        self.sio.on("session_confirm", lambda *_: confirmed.set())
+
+        def confirm(session_id: str) -> None:
+            self.id = session_id
+            confirmed.set()
+
+        self.sio.on("session_confirm", confirm)
         self.sio.on(
             "bot_uttered", lambda m: self.socket_replies.append(message_text(m))
         )
@@ -113,8 +118,16 @@ class Chat:
             transports=["polling"],
             wait_timeout=30,
         )
-        self.sio.emit("session_request", {"session_id": self.id})
+        self.sio.emit("session_request", {"session_id": None})
         assert confirmed.wait(30), "socket.io session was not confirmed"
+
+    @property
+    def conversation(self) -> str:
+        """The id the server keeps this conversation under."""
+        if self.channel == "whatsapp":
+            return self.id  # Twilio's own address: whatsapp:+61...
+        namespace = {"socketio": "web"}.get(self.channel, self.channel)
+        return f"{namespace}:{self.id}"
 
     def close(self) -> None:
         if self.channel == "socketio":

@@ -79,7 +79,9 @@ class Servers:
     def _ready(self) -> bool:
         try:
             status = requests.get(
-                f"{self.url}/status", params={"token": TOKEN}, timeout=2
+                f"{self.url}/status",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=2,
             )
             health = requests.get(
                 f"http://127.0.0.1:{self.action_port}/health", timeout=2

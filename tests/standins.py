@@ -153,6 +153,16 @@ class TelegramStandIn(StandIn):
                 status=401,
             )
         method = request.match_info["method"]
+        chat = str(received.body.get("chat_id", "0"))
+        if method == "sendMessage" and not chat.lstrip("-").isdigit():
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: chat not found",
+                },
+                status=400,
+            )
         results = {
             "setWebhook": lambda: True,
             "getMe": self._me,

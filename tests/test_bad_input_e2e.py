@@ -58,7 +58,7 @@ def last_text(messages: list[dict]) -> str:
 def tracker(servers, user: str) -> dict:
     response = requests.get(
         f"{servers.url}/conversations/{user}/tracker",
-        params={"token": TOKEN},
+        headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=30,
     )
     response.raise_for_status()

@@ -79,7 +79,7 @@ def user_events(servers: Servers, sender: str) -> list[dict]:
     """Rasa's route does not unquote the id, so ``whatsapp:+61...`` goes as is."""
     response = requests.get(
         f"{servers.url}/conversations/{quote(sender, safe=':+')}/tracker",
-        params={"token": TOKEN},
+        headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=30,
     )
     response.raise_for_status()
@@ -258,7 +258,7 @@ def test_messenger_rejects_unsigned_and_missigned_webhooks(
     psid = str(uuid.uuid4().int)[:16]
     body = fb_event(psid, {"text": "does it hurt?"})
     assert fb_post(servers, body, signature).status_code == 403
-    assert user_events(servers, psid) == []
+    assert user_events(servers, f"messenger:{psid}") == []
     assert messages_to(providers[1], psid) == []
 
 
@@ -374,5 +374,5 @@ def test_telegram_rejects_updates_without_the_secret_token(servers, providers, s
     chat_id = uuid.uuid4().int % 10**9
     response = tg_post(servers, tg_message(chat_id, "does it hurt?"), secret)
     assert response.status_code == 403
-    assert user_events(servers, str(chat_id)) == []
+    assert user_events(servers, f"telegram:{chat_id}") == []
     assert sent_to(providers[2], chat_id) == []

@@ -70,7 +70,11 @@ def cluster(tmp_path_factory, database_url):
         assert process.poll() is None, f"cluster exited; see {root / 'cluster.log'}"
         try:
             if all(
-                requests.get(f"{u}/status", params={"token": TOKEN}, timeout=2).ok
+                requests.get(
+                    f"{u}/status",
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                    timeout=2,
+                ).ok
                 for u in urls
             ):
                 break
@@ -119,7 +123,9 @@ def test_concurrent_messages_for_one_sender(cluster):
         replies = [job.result() for job in jobs]
     assert all(r and r[-1].get("text") for r in replies), replies
     tracker = requests.get(
-        f"{nginx}/conversations/{user}/tracker", params={"token": TOKEN}, timeout=10
+        f"{nginx}/conversations/{user}/tracker",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
     ).json()
     events = tracker["events"]
     users = [e for e in events if e["event"] == "user"]

@@ -95,7 +95,7 @@ def test_parse_returns_contract_intent_names(servers):
     for text, intent in cases.items():
         parsed = requests.post(
             f"{servers.url}/model/parse",
-            params={"token": TOKEN},
+            headers={"Authorization": f"Bearer {TOKEN}"},
             json={"text": text},
             timeout=30,
         ).json()
@@ -118,23 +118,39 @@ PROTECTED = [
 
 
 @pytest.mark.parametrize("method, path, body", PROTECTED)
-def test_the_api_needs_the_token(servers, method, path, body):
-    for params in ({}, {"token": "wrong"}):
+def test_the_api_needs_the_token_in_the_header(servers, method, path, body):
+    """The right token in the URL (where proxies log it) is refused too."""
+    attempts = [
+        ({}, {}),
+        ({"token": "wrong"}, {}),
+        ({"token": TOKEN}, {}),
+        ({}, {"Authorization": "Bearer wrong"}),
+        ({}, {"Authorization": TOKEN}),
+        ({"token": TOKEN}, {"Authorization": f"Bearer {TOKEN}"}),
+    ]
+    for params, headers in attempts:
         response = requests.request(
-            method, f"{servers.url}{path}", params=params, json=body, timeout=30
+            method,
+            f"{servers.url}{path}",
+            params=params,
+            headers=headers,
+            json=body,
+            timeout=30,
         )
-        assert response.status_code == 401, (path, params)
+        assert response.status_code == 401, (path, params, headers)
+    if params:
+        assert "Authorization" in response.json()["message"]
 
 
 def test_the_api_works_with_the_token(servers):
     user = sender()
     servers.say(user, "hello")
     tracker = requests.get(
-        f"{servers.url}/conversations/{user}/tracker",
-        params={"token": TOKEN},
+        f"{servers.url}/conversations/rest:{user}/tracker",
+        headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=30,
     )
-    assert tracker.ok and tracker.json()["sender_id"] == user
+    assert tracker.ok and tracker.json()["sender_id"] == f"rest:{user}"
 
 
 def test_conversation_survives_a_restart(servers):

@@ -336,7 +336,7 @@ async def test_the_conversation_gets_the_cleaned_text_and_fields(webhook):
     assert status == 200
     assert json.loads(text) == [{"recipient_id": "me", "text": "echo: does it hurt?"}]
     [message] = webhook.seen
-    assert (message.sender_id, message.text) == ("me", "does it hurt?")
+    assert (message.sender_id, message.text) == ("rest:me", "does it hurt?")
     assert message.input_channel == "rest" and message.metadata == {"page": "/faq"}
 
 

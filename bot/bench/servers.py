@@ -420,7 +420,9 @@ class Deployment:
             try:
                 if all(
                     requests.get(
-                        f"{u}/status", params={"token": self.token}, timeout=2
+                        f"{u}/status",
+                        headers={"Authorization": f"Bearer {self.token}"},
+                        timeout=2,
                     ).ok
                     for u in self.instance_urls
                 ):

@@ -6,7 +6,8 @@ Unicode NFC, control and bidi characters removed, whitespace collapsed, cut
 to 2,000 characters with a note (an emergency phrase in the part cut off is
 kept), and something that is not text, or nothing once cleaned, gets a polite
 reply instead of a turn. Then two questions in one message are split
-(``bot.channels._questions``).
+(``bot.channels._questions``), and each message is put in its channel's
+namespace of conversation ids (``bot.channels.ids``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from functools import lru_cache
 from typing import Any
 
 from rasa.core.channels.channel import UserMessage
+from rasa.core.lock_store import LockError
 
 from bot.channels._questions import answer_each_question
+from bot.channels.floods import LOCK_REPLY
+from bot.channels.ids import NAMESPACES, namespaced
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[UserMessage], Awaitable[Any]]
@@ -133,6 +137,25 @@ def clean_incoming(on_new_message: Handler) -> Handler:
     return handle
 
 
-def incoming(on_new_message: Handler) -> Handler:
-    """What every channel wraps its ``on_new_message`` in."""
-    return clean_incoming(answer_each_question(on_new_message))
+def in_namespace(on_new_message: Handler, channel: str) -> Handler:
+    """Sender ids put in ``channel``'s namespace, whatever the client sent."""
+    if channel not in NAMESPACES:
+        raise ValueError(f"no conversation id namespace for channel {channel!r}")
+
+    async def handle(message: UserMessage) -> Any:
+        message = namespaced(message, channel)
+        try:
+            return await on_new_message(message)
+        except LockError:
+            # The conversation stayed busy for the lock's whole lifetime:
+            # say so rather than send nothing.
+            logger.warning("conversation lock timed out for a %s message", channel)
+            await _reply(message, LOCK_REPLY)
+
+    return handle
+
+
+def incoming(on_new_message: Handler, channel: str) -> Handler:
+    """What every channel wraps its ``on_new_message`` in; ``channel`` is the
+    channel's own name, never anything the request says."""
+    return clean_incoming(answer_each_question(in_namespace(on_new_message, channel)))

@@ -23,6 +23,8 @@ from bot.channels._http import ProviderError, post
 from bot.channels._incoming import pass_on
 from bot.channels._signatures import same_secret, valid_hub_signature
 from bot.channels._text import shorten, split_text
+from bot.channels.floods import floods, too_many
+from bot.channels.ids import conversation_id
 from bot.channels.incoming import incoming
 from bot.channels.replays import first_delivery
 
@@ -164,7 +166,7 @@ class MessengerInput(FacebookInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        on_new_message = incoming(on_new_message)
+        on_new_message = incoming(on_new_message, self.name())
         webhook = Blueprint("messenger_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])
@@ -195,15 +197,31 @@ class MessengerInput(FacebookInput):
                 payload = None
             if not isinstance(payload, dict):
                 return response.text("invalid JSON", status=400)
+            refused = False
             for event in messaging_events(payload):
-                if not await first_delivery("messenger", message_id(event)):
-                    logger.info("Messenger event delivered again: ignored")
-                    continue
                 sender = event.get("sender")
                 sender = sender.get("id") if isinstance(sender, dict) else None
-                text = incoming_text(event)
-                if sender and text:
-                    await pass_on(self, on_new_message, text, sender, request)
-            return response.text("EVENT_RECEIVED")
+                conversation = conversation_id(self.name(), str(sender))
+                with floods().admitted(conversation) as admitted:
+                    if admitted:
+                        await self.handle(on_new_message, event, sender, request)
+                    refused = refused or not admitted
+            # Meta delivers the whole batch again; what was handled is then
+            # skipped as a replay.
+            return too_many() if refused else response.text("EVENT_RECEIVED")
 
         return webhook
+
+    async def handle(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        event: dict[str, Any],
+        sender: Any,
+        request: Request,
+    ) -> None:
+        if not await first_delivery("messenger", message_id(event)):
+            logger.info("Messenger event delivered again: ignored")
+            return
+        text = incoming_text(event)
+        if sender and text:
+            await pass_on(self, on_new_message, text, sender, request)

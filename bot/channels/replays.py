@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 logger = logging.getLogger(__name__)
 KEEP = timedelta(days=7)
@@ -41,14 +42,23 @@ class ReplayGuard:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: Engine | None = None
+        self._lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            from bot.booking.store import make_engine
+        """Made once: the first deliveries arrive together, on threads, and
+        each creating the table raced ("no such table", "already exists")."""
+        with self._lock:
+            if self._engine is None:
+                from bot.booking.store import make_engine
 
-            self._engine = make_engine(self.url)
-            metadata.create_all(self._engine)
+                engine = make_engine(self.url)
+                try:
+                    metadata.create_all(engine)
+                except OperationalError:
+                    # Another instance created it between check and create.
+                    metadata.create_all(engine)
+                self._engine = engine
         return self._engine
 
     def first_time(self, provider: str, message_id: str) -> bool:

@@ -26,6 +26,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.floods import client_address, floods, too_many
+from bot.channels.ids import conversation_id
 from bot.channels.incoming import (
     EMPTY_REPLY,
     clean_text,
@@ -165,11 +167,12 @@ class ClinicRestInput(RestInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        on_new_message = incoming(on_new_message)
+        on_new_message = incoming(on_new_message, self.name())
         blueprint = super().blueprint(on_new_message)
         # The decorator form: Sanic 21.12's blueprint silently drops a bound
         # method passed as ``middleware(handler, "request")``.
         blueprint.middleware("request")(self.check_request)
+        blueprint.middleware("response")(self.release)
         return blueprint
 
     async def check_request(self, request: Request) -> HTTPResponse | None:
@@ -189,8 +192,17 @@ class ClinicRestInput(RestInput):
         if not payload.text:
             stream = rasa.utils.endpoints.bool_arg(request, "stream", default=False)
             return empty_reply(payload.sender, stream)
+        ticket = floods().enter(
+            conversation_id(self.name(), payload.sender), client_address(request)
+        )
+        if ticket is None:
+            return too_many()
+        request.ctx.flood_ticket = ticket
         request.ctx.rest_payload = payload
         return None
+
+    async def release(self, request: Request, _: HTTPResponse) -> None:
+        floods().leave(getattr(request.ctx, "flood_ticket", None))
 
     async def _extract_sender(self, req: Request) -> str:
         return req.ctx.rest_payload.sender

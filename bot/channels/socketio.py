@@ -11,12 +11,17 @@ and Sanic-CORS, given the same origins, stays the only one writing headers.
 Rasa 3.6 also calls ``AsyncServer.enter_room`` without awaiting it; since
 python-socketio 5.8 that is a coroutine, so with ``session_persistence`` the
 socket never joins its session's room and never receives the bot's replies.
+
+And Rasa takes the conversation id from each ``user_uttered`` payload, so a
+client could write into any conversation. Here the server issues the id
+(``bot.channels.ids.WidgetIds``) in ``session_request``, keeps it in the
+socket's server-side session, and ignores any id a message carries. A
+widget coming back presents its id again and keeps its conversation only if
+the id is one the server issued.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -27,9 +32,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot.channels.floods import BUSY_REPLY, client_address, floods
+from bot.channels.ids import WidgetIds, conversation_id
 from bot.channels.incoming import incoming
-
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
@@ -72,14 +77,14 @@ def well_formed(data: Any, metadata_key: str) -> dict[str, Any]:
     """A ``user_uttered`` payload Rasa's handler can read: it calls ``.get``
     on the data and ``.strip()`` on the message, so a list, number or object
     there used to end in an exception and silence. Such a message becomes
-    ``None``, which the cleaning step answers politely."""
+    ``None``, which the cleaning step answers politely. The session id the
+    client sent is dropped: the server's own goes in its place."""
     data = dict(data) if isinstance(data, dict) else {}
     if not isinstance(data.get("message"), str):
         data["message"] = None
     if not isinstance(data.get(metadata_key), dict):
         data.pop(metadata_key, None)
-    if not isinstance(data.get("session_id"), str):
-        data.pop("session_id", None)
+    data.pop("session_id", None)
     return data
 
 
@@ -98,20 +103,35 @@ class ClinicSocketIOInput(SocketIOInput):
         return channel
 
     def __init__(self, *args: Any, allowed_origins: Iterable[str] = (), **kwargs):
+        from bot.settings import secret
+
         super().__init__(*args, **kwargs)
         self.allowed_origins = tuple(allowed_origins)
+        self.widget_ids = WidgetIds(secret("WIDGET_SECRET"))
 
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         """Rasa's socket.io handlers, attached through the origin check."""
-        on_new_message = incoming(on_new_message)
+        on_new_message = incoming(on_new_message, self.name())
         super().blueprint(on_new_message)
         self.sio.on("session_request", self.session_request, namespace=self.namespace)
         rasas = self.sio.handlers[self.namespace or "/"][self.user_message_evt]
 
         async def user_uttered(sid: str, data: Any) -> None:
-            await rasas(sid, well_formed(data, self.metadata_key))
+            data = well_formed(data, self.metadata_key)
+            data["session_id"] = await self.bound_id(sid)
+            conversation = conversation_id(self.name(), data["session_id"])
+            with floods().admitted(conversation, self.address(sid)) as admitted:
+                if admitted:
+                    await rasas(sid, data)
+                    return
+            await self.sio.emit(
+                self.bot_message_evt,
+                {"text": BUSY_REPLY},
+                room=sid,
+                namespace=self.namespace,
+            )
 
         self.sio.on(self.user_message_evt, user_uttered, namespace=self.namespace)
         blueprint = OriginCheckedBlueprint(
@@ -129,12 +149,33 @@ class ClinicSocketIOInput(SocketIOInput):
         return blueprint
 
     async def session_request(self, sid: str, data: Any) -> None:
-        """Put the socket in its session's room, keeping a well-formed id."""
-        session_id = data.get("session_id") if isinstance(data, dict) else None
-        if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
-            session_id = uuid.uuid4().hex
-        if self.session_persistence:
-            await self.sio.enter_room(sid, session_id, namespace=self.namespace)
+        """Bind the socket to its conversation: the id the widget kept, if
+        this server issued it, else a new one."""
+        kept = data.get("session_id") if isinstance(data, dict) else None
+        session_id = kept if self.widget_ids.issued(kept) else self.widget_ids.issue()
+        await self.bind(sid, session_id)
+
+    async def bind(self, sid: str, session_id: str) -> None:
+        await self.sio.save_session(
+            sid, {"conversation": session_id}, namespace=self.namespace
+        )
+        await self.sio.enter_room(sid, session_id, namespace=self.namespace)
         await self.sio.emit(
             "session_confirm", session_id, room=sid, namespace=self.namespace
         )
+
+    def address(self, sid: str) -> str:
+        """The client address of the socket's first request (engine.io keeps
+        the Sanic request that opened it)."""
+        environ = self.sio.get_environ(sid, namespace=self.namespace) or {}
+        request = environ.get("sanic.request")
+        return client_address(request) if request is not None else "unknown"
+
+    async def bound_id(self, sid: str) -> str:
+        """The socket's conversation id; a socket that sends before asking
+        for a session gets one now, and is told it."""
+        session = await self.sio.get_session(sid, namespace=self.namespace)
+        if not session.get("conversation"):
+            await self.bind(sid, self.widget_ids.issue())
+            session = await self.sio.get_session(sid, namespace=self.namespace)
+        return session["conversation"]

@@ -33,6 +33,8 @@ from sanic.response import HTTPResponse
 from bot.channels._incoming import pass_on
 from bot.channels._signatures import same_secret
 from bot.channels._text import split_text
+from bot.channels.floods import floods, too_many
+from bot.channels.ids import conversation_id
 from bot.channels.incoming import incoming as hand_to_rasa
 from bot.channels.replays import first_delivery
 
@@ -200,7 +202,7 @@ class TelegramWebhookInput(TelegramInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        on_new_message = hand_to_rasa(on_new_message)
+        on_new_message = hand_to_rasa(on_new_message, self.name())
         webhook = Blueprint("telegram_webhook", __name__)
 
         @webhook.listener("after_server_start")
@@ -221,12 +223,15 @@ class TelegramWebhookInput(TelegramInput):
                 logger.warning("Rejected a Telegram webhook without our secret token")
                 return response.text("invalid secret token", status=403)
             update = request.json if isinstance(request.json, dict) else {}
-            if not await first_delivery("telegram", update.get("update_id")):
-                logger.info("Telegram update delivered again: ignored")
-                return response.text("success")
             message = incoming(update)
-            if message:
-                await self._handle(on_new_message, *message, request)
+            chat = message[0] if message else "none"
+            with floods().admitted(conversation_id(self.name(), chat)) as admitted:
+                if not admitted:
+                    return too_many()
+                if not await first_delivery("telegram", update.get("update_id")):
+                    logger.info("Telegram update delivered again: ignored")
+                elif message:
+                    await self._handle(on_new_message, *message, request)
             return response.text("success")
 
         return webhook

@@ -23,6 +23,8 @@ from bot.channels._http import ProviderError, post
 from bot.channels._incoming import pass_on
 from bot.channels._signatures import twilio_params, valid_twilio_signature
 from bot.channels._text import split_text
+from bot.channels.floods import floods, too_many
+from bot.channels.ids import conversation_id
 from bot.channels.incoming import incoming
 from bot.channels.replays import first_delivery
 
@@ -30,6 +32,13 @@ logger = logging.getLogger(__name__)
 
 BODY_LIMIT = 1600
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def phone_number(address: str) -> str:
+    """The number of a Twilio ``whatsapp:+61...`` address: the conversation
+    id puts it in the ``whatsapp:`` namespace again (``bot.channels.ids``)."""
+    address = address.strip()
+    return address.removeprefix("whatsapp:")
 
 
 def whatsapp_address(number: str) -> str:
@@ -135,7 +144,7 @@ class WhatsAppInput(TwilioInput):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        on_new_message = incoming(on_new_message)
+        on_new_message = incoming(on_new_message, self.name())
         webhook = Blueprint("whatsapp_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])
@@ -153,17 +162,34 @@ class WhatsAppInput(TwilioInput):
             ):
                 logger.warning("Rejected a WhatsApp webhook with a bad signature")
                 return response.text("invalid signature", status=403)
-            sender = params.get("From")
-            text = params.get("Body")
-            message_id = params.get("MessageSid") or params.get("SmsMessageSid")
-            if not await first_delivery("twilio", message_id):
-                logger.info("WhatsApp message %s delivered again: ignored", message_id)
-                return response.text(EMPTY_TWIML, content_type="text/xml")
-            if sender and text and text.strip():
-                buttons = await last_buttons(request.app.ctx.agent, sender)
-                await pass_on(
-                    self, on_new_message, resolve_reply(text, buttons), sender, request
-                )
+            number = phone_number(params.get("From") or "")
+            conversation = conversation_id(self.name(), number)
+            with floods().admitted(conversation) as admitted:
+                if not admitted:
+                    return too_many()
+                await self.handle(on_new_message, params, number, request)
             return response.text(EMPTY_TWIML, content_type="text/xml")
 
         return webhook
+
+    async def handle(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        params: dict[str, str],
+        number: str,
+        request: Request,
+    ) -> None:
+        """One signed message: handled once, a tapped number read as its
+        button."""
+        text = params.get("Body")
+        message_id = params.get("MessageSid") or params.get("SmsMessageSid")
+        if not await first_delivery("twilio", message_id):
+            logger.info("WhatsApp message %s delivered again: ignored", message_id)
+            return
+        if number and text and text.strip():
+            buttons = await last_buttons(
+                request.app.ctx.agent, conversation_id(self.name(), number)
+            )
+            await pass_on(
+                self, on_new_message, resolve_reply(text, buttons), number, request
+            )

@@ -35,8 +35,7 @@ def test_control_and_bidi_characters_never_reach_the_conversation(
     finally:
         chat.close()
     assert any("second" in r for r in replies), replies
-    prefix = {"whatsapp": "", "socketio": ""}.get(channel, "")
-    assert stored_texts(servers, prefix + chat.id) == [CLEAN]
+    assert stored_texts(servers, chat.conversation) == [CLEAN]
 
 
 @pytest.mark.parametrize("payload", [42, ["a", "list"], {"an": "object"}, None])
@@ -53,7 +52,7 @@ def test_socketio_answers_what_is_not_text(servers, providers, payload):
         assert any("second" in r for r in chat.send("does it hurt?"))
     finally:
         chat.close()
-    assert stored_texts(servers, chat.id) == ["does it hurt?"]
+    assert stored_texts(servers, chat.conversation) == ["does it hurt?"]
 
 
 def test_socketio_whitespace_gets_asked_to_type(servers, providers):
@@ -62,7 +61,7 @@ def test_socketio_whitespace_gets_asked_to_type(servers, providers):
         assert chat.send(" \n\t ") == [EMPTY_REPLY]
     finally:
         chat.close()
-    assert stored_texts(servers, chat.id) == []
+    assert stored_texts(servers, chat.conversation) == []
 
 
 @pytest.mark.parametrize("channel", ["socketio", "whatsapp"])
@@ -76,7 +75,7 @@ def test_a_huge_message_is_cut_with_a_note(channel, servers, providers):
     finally:
         chat.close()
     assert replies[0] == LONG_NOTE and len(replies) > 1
-    [stored] = stored_texts(servers, chat.id)
+    [stored] = stored_texts(servers, chat.conversation)
     assert len(stored) <= 2000 and text.startswith(stored)
 
 

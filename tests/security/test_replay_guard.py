@@ -50,3 +50,29 @@ def test_concurrent_deliveries_of_one_id_let_exactly_one_through(tmp_path):
 @pytest.mark.parametrize("message_id", [None, "", ["a"], {"a": 1}, True])
 async def test_without_a_usable_id_the_message_is_handled(message_id):
     assert await first_delivery("twilio", message_id)
+
+
+def deliver_together(guard: ReplayGuard, count: int) -> tuple[list, list]:
+    results: list[bool] = []
+    errors: list[BaseException] = []
+
+    def deliver(i: int) -> None:
+        try:
+            results.append(guard.first_time("telegram", str(i % 10)))
+        except Exception as error:  # noqa: BLE001 - collected for the assert
+            errors.append(error)
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
+
+
+def test_the_first_deliveries_arriving_together_on_a_new_database(tmp_path):
+    """They used to race to create the table and were handled unchecked."""
+    for url in databases(tmp_path):
+        results, errors = deliver_together(ReplayGuard(url), 30)
+        assert errors == []
+        assert results.count(True) == 10

@@ -64,7 +64,7 @@ def test_a_messenger_event_sent_twice_is_one_turn(servers, providers):
     first = settled(lambda: len(wire.messages_to(graph, psid)))
     assert wire.fb_post(servers, body, signature).status_code == 200
     assert settled(lambda: len(wire.messages_to(graph, psid)), 3) == first
-    assert len(wire.user_events(servers, psid)) == 1
+    assert len(wire.user_events(servers, f"messenger:{psid}")) == 1
 
 
 def test_a_telegram_update_sent_twice_is_one_turn(servers, providers):
@@ -75,7 +75,7 @@ def test_a_telegram_update_sent_twice_is_one_turn(servers, providers):
     first = settled(lambda: len(wire.sent_to(telegram, chat_id)))
     assert wire.tg_post(servers, update, wire.TG_SECRET).status_code == 200
     assert settled(lambda: len(wire.sent_to(telegram, chat_id)), 3) == first
-    assert len(wire.user_events(servers, str(chat_id))) == 1
+    assert len(wire.user_events(servers, f"telegram:{chat_id}")) == 1
 
 
 def test_different_messages_with_different_ids_are_all_handled(servers, providers):

@@ -17,7 +17,13 @@ BODY = b'{"sender": "integration-1", "message": "does it hurt?"}'
 
 def request(headers: dict) -> SimpleNamespace:
     return SimpleNamespace(
-        method="POST", body=BODY, headers=headers, ctx=SimpleNamespace(), args={}
+        method="POST",
+        body=BODY,
+        headers=headers,
+        ctx=SimpleNamespace(),
+        args={},
+        remote_addr="",
+        ip="127.0.0.1",
     )
 
 

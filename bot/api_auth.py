@@ -1,0 +1,67 @@
+"""Rasa's HTTP API token in the ``Authorization`` header, never in a URL.
+
+Rasa 3.6 reads its plain API token only from ``?token=`` in the URL, where it
+ends up in access logs, proxy logs and browser history. Its routes are
+guarded by ``rasa.server.requires_auth`` when ``create_app`` builds them;
+here that guard is replaced, before the app is built, by one that takes the
+token as ``Authorization: Bearer <token>`` (compared in constant time) and
+refuses a request that carries ``?token=`` with 401 and a note saying
+where the token goes. Without a token the API stays as Rasa leaves it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from functools import wraps
+from inspect import isawaitable
+from typing import Any
+
+SUPPORTED_RASA = "3.6."
+_original: dict[str, Callable] = {}
+QUERY_REFUSED = (
+    "the API token does not go in the URL; send 'Authorization: Bearer <token>'"
+)
+MISSING = "send the API token as 'Authorization: Bearer <token>'"
+
+
+def bearer_matches(header: str | None, token: str) -> bool:
+    given = (header or "").encode("utf8")
+    return hmac.compare_digest(given, f"Bearer {token}".encode())
+
+
+def requires_auth(app: Any, token: str | None = None) -> Callable:
+    """``rasa.server.requires_auth`` with the token read from the header."""
+    if token is None:
+        return _original["requires_auth"](app, token)
+
+    from rasa.server import ErrorResponse
+
+    def decorator(handler: Callable) -> Callable:
+        @wraps(handler)
+        async def decorated(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if "token" in request.args:
+                raise ErrorResponse(401, "NotAuthenticated", QUERY_REFUSED)
+            if not bearer_matches(request.headers.get("authorization"), token):
+                raise ErrorResponse(401, "NotAuthenticated", MISSING)
+            result = handler(request, *args, **kwargs)
+            return await result if isawaitable(result) else result
+
+        return decorated
+
+    return decorator
+
+
+def apply() -> None:
+    """Replace the guard; before ``rasa.server.create_app`` runs."""
+    import rasa
+    import rasa.server
+
+    if not rasa.__version__.startswith(SUPPORTED_RASA):
+        raise RuntimeError(
+            f"bot.api_auth replaces rasa.server.requires_auth as Rasa "
+            f"{SUPPORTED_RASA}x defines it; check it against Rasa {rasa.__version__}"
+        )
+    if not _original:
+        _original["requires_auth"] = rasa.server.requires_auth
+        rasa.server.requires_auth = requires_auth
