@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "handoff":
+        from bot.channels.ids import split_id
         from bot.handoff import resume
         from bot.settings import load_settings
 
@@ -54,12 +55,24 @@ def main(argv: list[str] | None = None) -> int:
         if not settings.api_token:
             print("Set RASA_API_TOKEN to the token the Rasa server runs with.")
             return 2
+        channel, _ = split_id(args.conversation)
+        if channel is None:
+            print(
+                f"{args.conversation} has no channel prefix (rest:, web:, "
+                "whatsapp:, messenger:, telegram:): a conversation stored before "
+                "ids were namespaced. Its patient's new messages start a new "
+                "conversation under the prefixed id.",
+                file=sys.stderr,
+            )
         resume(
             f"http://localhost:{settings.rasa_port}",
             settings.api_token,
             args.conversation,
         )
-        print(f"{args.conversation}: the assistant answers again")
+        print(
+            f"{args.conversation} ({channel or 'no channel'}): "
+            "the assistant answers again"
+        )
         return 0
     if args.command == "bookings":
         return staff.run(args)

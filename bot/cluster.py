@@ -101,6 +101,7 @@ http {{
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
       proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_read_timeout 1h;
     }}
     location / {{
@@ -130,7 +131,7 @@ def run_cluster(instances: int = 2) -> int:
     subprocess.run(
         [nginx, "-t", "-q", "-p", str(prefix), "-c", str(config)], check=True
     )
-    processes = start(settings, ports, api_token_for(settings))
+    processes = start(settings, ports, api_token_for(settings), behind_proxy=True)
     processes.append(
         subprocess.Popen(
             [nginx, "-p", str(prefix), "-c", str(config), "-g", "daemon off;"]

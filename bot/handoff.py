@@ -7,6 +7,7 @@ stays silent until staff resume it through Rasa's HTTP API.
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import requests
@@ -39,7 +40,8 @@ def resume(rasa_url: str, token: str, conversation_id: str) -> None:
     as a fresh turn.
     """
     response = requests.post(
-        f"{rasa_url.rstrip('/')}/conversations/{conversation_id}/tracker/events",
+        f"{rasa_url.rstrip('/')}/conversations/"
+        f"{quote(conversation_id, safe=':+')}/tracker/events",
         headers={"Authorization": f"Bearer {token}"},
         json=[{"event": "resume"}, {"event": "action", "name": "action_listen"}],
         timeout=10,

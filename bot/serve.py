@@ -118,12 +118,17 @@ def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 300) ->
 
 
 def start(
-    settings: Settings, rasa_ports: Sequence[int], api_token: str
+    settings: Settings,
+    rasa_ports: Sequence[int],
+    api_token: str,
+    behind_proxy: bool = False,
 ) -> list[subprocess.Popen]:
     """Action server, one Rasa server per port, and the demo website.
 
     Rasa instances start one after the other: loading a model takes both
-    cores, so the first one answers sooner when the others wait for it."""
+    cores, so the first one answers sooner when the others wait for it.
+    ``behind_proxy``: each request passed one proxy (nginx), whose
+    ``X-Forwarded-For`` names the client the flood limits count."""
     settings = with_action_token(settings)
     settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
     config_dir = write_config(
@@ -146,6 +151,8 @@ def start(
         "RASA_API_TOKEN": api_token,
         "WIDGET_SECRET": widget_secret(settings),
     }
+    if behind_proxy:
+        rasa_env.setdefault("SANIC_PROXIES_COUNT", "1")
     rasa_env.pop("RASA_API_TOKEN_FILE", None)
     rasa_env.pop("WIDGET_SECRET_FILE", None)
     for i, port in enumerate(rasa_ports):

@@ -56,8 +56,9 @@ def last_text(messages: list[dict]) -> str:
 
 
 def tracker(servers, user: str) -> dict:
+    """REST sender ``user``'s conversation (kept in the ``rest:`` namespace)."""
     response = requests.get(
-        f"{servers.url}/conversations/{user}/tracker",
+        f"{servers.url}/conversations/rest:{user}/tracker",
         headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=30,
     )
@@ -66,7 +67,8 @@ def tracker(servers, user: str) -> dict:
 
 
 def user_texts(servers, user: str) -> list[str]:
-    return [e["text"] for e in tracker(servers, user)["events"] if e["event"] == "user"]
+    events = tracker(servers, user)["events"]
+    return [e["text"] for e in events if e["event"] == "user"]
 
 
 WRONG_FIELDS = {
@@ -198,7 +200,9 @@ def test_an_sql_name_is_not_taken(servers, database):
     reply = last_text(servers.say(user, SQL_NAME))
     assert "didn't catch a first name" in reply or "nothing was stored" in reply
     assert tracker(servers, user)["slots"]["first_name"] is None
-    assert not [b for b in BookingStore(database).list() if b.conversation_id == user]
+    assert not [
+        b for b in BookingStore(database).list() if b.conversation_id == f"rest:{user}"
+    ]
 
 
 def test_hostile_answers_are_asked_again(servers, database):
@@ -221,7 +225,9 @@ def test_hostile_answers_are_asked_again(servers, database):
         None,
     )
     assert "nothing was stored" in last_text(servers.say(user, "cancel"))
-    assert not [b for b in BookingStore(database).list() if b.conversation_id == user]
+    assert not [
+        b for b in BookingStore(database).list() if b.conversation_id == f"rest:{user}"
+    ]
 
 
 def book(servers, name: str, phone: str, when: str, concern: str) -> tuple[str, str]:
@@ -257,7 +263,7 @@ def test_a_hostile_booking_still_gets_a_reference(hostile_bookings):
 def test_hostile_text_is_stored_exactly_as_typed(hostile_bookings, database, inbox):
     rows = {b.conversation_id: b for b in BookingStore(database).list()}
     for user, (reference, when, concern) in hostile_bookings.items():
-        row = rows[user]
+        row = rows[f"rest:{user}"]
         assert (row.reference, row.concern) == (reference, concern)
         assert row.preferred_time["text"] == when
         assert (row.name, row.phone, row.email) == ("Priya", "+61412345678", None)
@@ -290,7 +296,9 @@ def test_the_bookings_table_is_intact_with_exactly_the_expected_rows(
         stored = db.execute("select conversation_id, reference from booking_requests")
         stored = dict(stored.fetchall())
     assert {"booking_requests", "notifications"} <= tables
-    assert stored == {user: ref for user, (ref, _, _) in hostile_bookings.items()}
+    assert stored == {
+        f"rest:{user}": ref for user, (ref, _, _) in hostile_bookings.items()
+    }
 
 
 def test_an_oversized_body_is_refused_before_any_work(servers):
@@ -298,4 +306,6 @@ def test_an_oversized_body_is_refused_before_any_work(servers):
     body = {"sender": user, "message": "x", "metadata": {"pad": "y" * 100_000}}
     response = post(servers, body)
     assert response.status_code == 413
+    assert response.headers["content-type"].startswith("application/json")
+    assert "64 KB" in response.json()["error"]
     assert user_texts(servers, user) == []

@@ -36,7 +36,9 @@ def test_from_a_question_to_a_reference(servers, inbox, database):
     reference = done.split("reference is ")[1].split(".")[0]
     assert looks_like_reference(reference)
 
-    [row] = [b for b in BookingStore(database).list() if b.conversation_id == user]
+    [row] = [
+        b for b in BookingStore(database).list() if b.conversation_id == f"rest:{user}"
+    ]
     assert (row.reference, row.name, row.phone) == (reference, "Priya", "+61412345678")
     assert row.concern == "sore lower back from work" and row.consent
     assert row.channel == "rest"
@@ -59,7 +61,9 @@ def test_change_my_number_edits_one_answer(servers, database):
     summary = last_text(servers.say(user, "0498 765 432"))
     assert "0498 765 432" in summary and "tight calves from running" in summary
     servers.say(user, "yes")
-    [row] = [b for b in BookingStore(database).list() if b.conversation_id == user]
+    [row] = [
+        b for b in BookingStore(database).list() if b.conversation_id == f"rest:{user}"
+    ]
     assert (row.name, row.phone) == ("Noah", "+61498765432")
     assert row.concern == "tight calves from running"
 
@@ -74,7 +78,9 @@ def test_a_condition_mentioned_earlier_is_not_asked_again(servers, database):
     summary = last_text(servers.say(user, "friday afternoon"))
     assert "Please check your request" in summary and "Help with: sciatica" in summary
     servers.say(user, "yes")
-    [row] = [b for b in BookingStore(database).list() if b.conversation_id == user]
+    [row] = [
+        b for b in BookingStore(database).list() if b.conversation_id == f"rest:{user}"
+    ]
     assert (row.phone, row.concern) == ("+61731234567", "sciatica")
 
 
@@ -83,7 +89,9 @@ def test_a_cancelled_form_leaves_no_row(servers, database):
     servers.say(user, "I'd like to book an appointment")
     servers.say(user, "Tom")
     assert "nothing was stored" in last_text(servers.say(user, "cancel"))
-    assert [b for b in BookingStore(database).list() if b.conversation_id == user] == []
+    assert [
+        b for b in BookingStore(database).list() if b.conversation_id == f"rest:{user}"
+    ] == []
 
 
 def test_a_faq_question_mid_form_is_answered_then_the_form_resumes(servers):
@@ -119,11 +127,24 @@ def test_handoff_pauses_until_staff_resume(servers, inbox):
     reply = last_text(servers.say(user, "can I talk to a real person please"))
     assert "A person will reply" in reply
     [mail] = [m for m in inbox.messages if user in m["Subject"]]
-    assert "Patient: does dry needling hurt" in mail.get_payload()
+    body = mail.get_payload()
+    assert "Patient: does dry needling hurt" in body
+    conversation = f"rest:{user}"
+    assert f"Conversation: {conversation}\n" in body
+    assert f"python -m bot handoff resume {conversation}\n" in body
     assert servers.say(user, "hello? anyone there?") == []
     env = {**os.environ, "RASA_PORT": str(servers.rasa_port), "RASA_API_TOKEN": TOKEN}
-    subprocess.run(
-        [sys.executable, "-m", "bot", "handoff", "resume", user],
-        cwd=PROJECT_ROOT, env=env, check=True, capture_output=True,
-    )  # fmt: skip
+
+    def resume(conversation_id: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "handoff", "resume", conversation_id],
+            cwd=PROJECT_ROOT, env=env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+
+    # The bare id is how it was stored before namespacing: staff are told.
+    old = resume(user)
+    assert "no channel prefix" in old.stderr
+    assert servers.say(user, "hello? anyone there?") == []
+    done = resume(conversation)
+    assert f"{conversation} (rest)" in done.stdout
     assert "cramp" in last_text(servers.say(user, "does it hurt?"))

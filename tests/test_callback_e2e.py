@@ -65,7 +65,7 @@ def test_closed_clinic_callback_is_stored_and_mailed_once_smtp_is_back(
     assert looks_like_reference(reference) and "0412 345 678" in done
 
     store = BookingStore(database)
-    [row] = [b for b in store.list() if b.conversation_id == user]
+    [row] = [b for b in store.list() if b.conversation_id == f"rest:{user}"]
     assert (row.kind, row.name, row.phone) == ("callback", "Mia", "+61412345678")
     assert store.notification_status(reference) == {"email": "pending"}
 
@@ -91,4 +91,6 @@ def test_typed_request_and_stop(servers, database):
     )
     reply = servers.say(user, "stop")[-1]["text"]
     assert "stopped the callback request" in reply
-    assert [b for b in BookingStore(database).list() if b.conversation_id == user] == []
+    assert [
+        b for b in BookingStore(database).list() if b.conversation_id == f"rest:{user}"
+    ] == []

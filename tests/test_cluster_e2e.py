@@ -54,6 +54,9 @@ def cluster(tmp_path_factory, database_url):
         "RASA_API_TOKEN": TOKEN,
         "MODEL_PATH": str(MODEL),
         "CLINIC_SETTINGS": str(PROJECT_ROOT / "tests/fixtures/always_open.yml"),
+        # The burst below tests the lock shared by the instances; the flood
+        # limit (429 beyond 5 at once) has its own tests in tests/security.
+        "FLOOD_PER_CONVERSATION": "12",
     }
     log = (root / "cluster.log").open("a")
     process = subprocess.Popen(
@@ -106,7 +109,11 @@ def test_a_booking_alternating_between_instances(cluster, database_url):
         assert expected in reply[-1]["text"], (message, reply)
     reference = reply[-1]["text"].split("reference is ")[1].split(".")[0]
     assert looks_like_reference(reference)
-    [row] = [b for b in BookingStore(database_url).list() if b.conversation_id == user]
+    [row] = [
+        b
+        for b in BookingStore(database_url).list()
+        if b.conversation_id == f"rest:{user}"
+    ]
     assert (row.reference, row.concern) == (reference, "sore neck")
 
 
@@ -123,7 +130,7 @@ def test_concurrent_messages_for_one_sender(cluster):
         replies = [job.result() for job in jobs]
     assert all(r and r[-1].get("text") for r in replies), replies
     tracker = requests.get(
-        f"{nginx}/conversations/{user}/tracker",
+        f"{nginx}/conversations/rest:{user}/tracker",
         headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=10,
     ).json()

@@ -124,12 +124,12 @@ def test_database_down_at_submit_is_stored_once_it_is_back(
         done = last(servers.say(user, "yes"))
         reference = done.split("reference is ")[1].split(".")[0]
         time.sleep(1.5)
-        assert [b for b in store.list() if b.conversation_id == user] == []
+        assert [b for b in store.list() if b.conversation_id == f"rest:{user}"] == []
     finally:
         proxy.up()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        rows = [b for b in store.list() if b.conversation_id == user]
+        rows = [b for b in store.list() if b.conversation_id == f"rest:{user}"]
         if rows:
             break
         time.sleep(0.3)
@@ -140,7 +140,7 @@ def test_database_down_at_submit_is_stored_once_it_is_back(
         "tight shoulders",
     )
     time.sleep(2)
-    assert len([b for b in store.list() if b.conversation_id == user]) == 1
+    assert len([b for b in store.list() if b.conversation_id == f"rest:{user}"]) == 1
 
 
 def test_rasa_restarted_mid_booking_resumes_at_the_same_question(servers):

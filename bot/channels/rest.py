@@ -34,6 +34,7 @@ from bot.channels.incoming import (
     has_invisible,
     incoming,
 )
+from bot.channels.too_large import answer_too_large_as_json
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +174,7 @@ class ClinicRestInput(RestInput):
         # method passed as ``middleware(handler, "request")``.
         blueprint.middleware("request")(self.check_request)
         blueprint.middleware("response")(self.release)
+        answer_too_large_as_json(blueprint)
         return blueprint
 
     async def check_request(self, request: Request) -> HTTPResponse | None:

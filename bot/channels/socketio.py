@@ -35,6 +35,7 @@ from socketio import AsyncServer
 from bot.channels.floods import BUSY_REPLY, client_address, floods
 from bot.channels.ids import WidgetIds, conversation_id
 from bot.channels.incoming import incoming
+from bot.channels.too_large import answer_too_large_as_json
 
 
 def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
@@ -146,6 +147,7 @@ class ClinicSocketIOInput(SocketIOInput):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        answer_too_large_as_json(blueprint)
         return blueprint
 
     async def session_request(self, sid: str, data: Any) -> None:

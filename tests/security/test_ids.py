@@ -99,3 +99,16 @@ def test_an_unknown_channel_has_no_namespace():
 
     with pytest.raises(ValueError):
         incoming(rasa, "carrier-pigeon")
+
+
+async def test_a_lock_timeout_is_answered_not_left_empty():
+    from rasa.core.lock_store import LockError
+
+    from bot.channels.floods import LOCK_REPLY
+
+    async def rasa(message: UserMessage) -> None:
+        raise LockError("Could not acquire lock for conversation_id 'rest:me'.")
+
+    collector = CollectingOutputChannel()
+    await incoming(rasa, "rest")(UserMessage("hi", collector, "me", "rest"))
+    assert collector.messages == [{"recipient_id": "me", "text": LOCK_REPLY}]
