@@ -301,6 +301,8 @@
         status.textContent = "";
         socket.emit("session_request", { session_id: state.sessionId });
       });
+      /* The server issues the conversation id: the one we kept if it issued
+         it, else a new one. It ignores any id sent with a message. */
       socket.on("session_confirm", function (sessionId) {
         var isNew = sessionId !== state.sessionId;
         state.sessionId = sessionId;
