@@ -73,10 +73,9 @@ class ActionAnswerSessionPlan(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
         clinic = load_clinic()
-        if clinic.session_length:
-            dispatcher.utter_message(
-                response="utter_session_plan", session_length=clinic.session_length
-            )
+        said = " ".join(t for t in (clinic.session_length, clinic.session_plan) if t)
+        if said:
+            dispatcher.utter_message(response="utter_session_plan", clinic_says=said)
         else:
             dispatcher.utter_message(
                 response="utter_session_plan_ask_clinic", phone=clinic.phone

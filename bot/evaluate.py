@@ -4,8 +4,11 @@ Prints per-intent precision/recall, the most frequent confusions and the
 misclassified messages, and fails below the required accuracy. Then the
 safety lists (every true emergency must be recognised; ordinary mentions of
 pain, chest or breath must not be) and the two-questions list (both answered,
-in order). Refuses to run when a held-out message also appears in the
-training data.
+in order). Then the real-questions set (questions people asked on other
+clinics' pages and forums) with its own accuracy floor, and the safety list:
+no question about a group or condition that may change whether needling is
+safe may get one of the article's answers. Refuses to run when a held-out
+message also appears in the training data.
 """
 
 from __future__ import annotations
@@ -27,6 +30,13 @@ HELD_OUT = PROJECT_ROOT / "tests" / "nlu"
 EMERGENCIES = HELD_OUT / "emergencies.yml"
 NOT_EMERGENCIES = HELD_OUT / "not_emergencies.yml"
 TWO_QUESTIONS = HELD_OUT / "two_questions.yml"
+REAL_QUESTIONS = HELD_OUT / "real_questions.yml"
+SAFETY_QUESTIONS = HELD_OUT / "safety_questions.yml"
+MIN_REAL_ACCURACY = 0.90
+# A near-miss (an ordinary article question) sent to the physio costs the
+# patient an answer, not safety; a few are tolerated.
+MAX_NEAR_MISS_REFERRED = 0.10
+REFER = "personal_advice"
 # Recall on true emergencies is not negotiable; false alarms cost trust.
 MIN_EMERGENCY_RECALL = 1.0
 MIN_EMERGENCY_PRECISION = 0.95
@@ -50,10 +60,10 @@ def read_examples(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def read_list(path: Path) -> list[dict]:
-    """The ``examples`` of a held-out list (text, and intents where given)."""
+def read_list(path: Path, key: str = "examples") -> list[dict]:
+    """The ``examples`` (or ``key``) of a held-out list."""
     data = yaml.safe_load(Path(path).read_text(encoding="utf8")) or {}
-    return list(data.get("examples") or [])
+    return list(data.get(key) or [])
 
 
 def normalise(text: str) -> str:
@@ -246,6 +256,49 @@ async def two_question_report(agent, examples: list[dict]) -> dict:
     }
 
 
+async def safety_routing_report(
+    agent, must_refer: list[dict], near_misses: list[dict]
+) -> dict:
+    """Safety questions that got an article answer (or anything but the
+    physio), and near-misses wrongly sent to the physio."""
+    not_referred = []
+    for example in must_refer:
+        name = (await agent.parse_message(example["text"]))["intent"]["name"]
+        if name not in (REFER, EMERGENCY):
+            not_referred.append({"text": example["text"], "predicted": name})
+    referred = []
+    kept = 0
+    for example in near_misses:
+        name = (await agent.parse_message(example["text"]))["intent"]["name"]
+        kept += name == example["intent"]
+        if name == REFER:
+            referred.append({"text": example["text"], "expected": example["intent"]})
+    return {
+        "must_refer": len(must_refer),
+        "not_referred": not_referred,
+        "article_answers": [
+            e for e in not_referred if e["predicted"].startswith("faq_")
+        ],
+        "near_misses": len(near_misses),
+        "near_misses_kept": kept,
+        "near_misses_referred": referred,
+    }
+
+
+def print_safety_routing(report: dict) -> None:
+    referred = report["must_refer"] - len(report["not_referred"])
+    print(
+        f"\nSafety routing: {referred} of {report['must_refer']} sent to the physio; "
+        f"{len(report['article_answers'])} got an article answer. Near misses: "
+        f"{report['near_misses_kept']} of {report['near_misses']} kept their "
+        f"intent, {len(report['near_misses_referred'])} sent to the physio"
+    )
+    for e in report["not_referred"]:
+        print(f"  NOT REFERRED [{e['predicted']}]: {e['text']}")
+    for e in report["near_misses_referred"]:
+        print(f"  REFERRED [{e['expected']}]: {e['text']}")
+
+
 def print_safety(report: dict) -> None:
     print(
         f"\nRed flags: recall {report['recall']:.3f} on {report['emergencies']} "
@@ -279,9 +332,19 @@ def evaluate(
     emergencies = [e["text"] for e in read_list(EMERGENCIES)]
     ordinary = [e["text"] for e in read_list(NOT_EMERGENCIES)]
     two_questions = read_list(TWO_QUESTIONS)
-    held_out = examples + [
-        (t, "") for t in emergencies + ordinary + [e["text"] for e in two_questions]
-    ]
+    real = [(e["text"], e["intent"]) for e in read_list(REAL_QUESTIONS)]
+    must_refer = read_list(SAFETY_QUESTIONS, "must_refer")
+    near_misses = read_list(SAFETY_QUESTIONS, "must_not_refer")
+    held_out = (
+        examples
+        + real
+        + [
+            (t, "")
+            for t in emergencies
+            + ordinary
+            + [e["text"] for e in two_questions + must_refer + near_misses]
+        ]
+    )
     overlap = leaked(held_out, training_dir)
     if overlap:
         print("Held-out messages found in the training data:")
@@ -317,6 +380,17 @@ def evaluate(
     print_safety(safety)
     both = asyncio.run(two_question_report(agent, two_questions))
     print_two_questions(both)
+    real_predictions = asyncio.run(predict(agent, [t for t, _ in real]))
+    real_report = score(
+        [i for _, i in real],
+        [p["intent"] for p in real_predictions],
+        [t for t, _ in real],
+        [p["confidence"] for p in real_predictions],
+    )
+    print("\nReal questions from other clinics' pages and forums")
+    print_report(real_report)
+    routing = asyncio.run(safety_routing_report(agent, must_refer, near_misses))
+    print_safety_routing(routing)
     if report_path:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         data = {
@@ -324,6 +398,8 @@ def evaluate(
             "threshold_sweep": thresholds,
             "red_flags": safety,
             "two_questions": both,
+            "real_questions": real_report.as_dict(),
+            "safety_routing": routing,
         }
         report_path.write_text(json.dumps(data, indent=2))
     failures = []
@@ -341,6 +417,22 @@ def evaluate(
             f"two questions answered {both['both_answered']:.3f}, below "
             f"{MIN_BOTH_ANSWERED}"
         )
+    if real_report.accuracy < MIN_REAL_ACCURACY:
+        failures.append(
+            f"real-questions accuracy {real_report.accuracy:.4f} is below "
+            f"{MIN_REAL_ACCURACY}"
+        )
+    if routing["not_referred"]:
+        failures.append(
+            f"{len(routing['not_referred'])} safety questions were not sent to "
+            "the physio"
+        )
+    near_referred = len(routing["near_misses_referred"]) / max(1, len(near_misses))
+    if near_referred > MAX_NEAR_MISS_REFERRED:
+        failures.append(
+            f"{near_referred:.2f} of ordinary questions sent to the physio, above "
+            f"{MAX_NEAR_MISS_REFERRED}"
+        )
     for failure in failures:
         print(f"FAIL: {failure}")
     if failures:
@@ -348,6 +440,7 @@ def evaluate(
     print(
         f"OK: accuracy at least {min_accuracy}, every emergency recognised, "
         f"precision at least {MIN_EMERGENCY_PRECISION}, two questions at least "
-        f"{MIN_BOTH_ANSWERED}"
+        f"{MIN_BOTH_ANSWERED}, real questions at least {MIN_REAL_ACCURACY}, "
+        "every safety question sent to the physio"
     )
     return 0

@@ -99,13 +99,17 @@ async def test_session_plan_uses_the_clinics_words(dispatcher, domain, monkeypat
     monkeypatch.setattr(
         "actions.details.load_clinic",
         lambda: clinic.__class__(
-            **{**clinic.__dict__, "session_length": "About an hour."}
+            **{
+                **clinic.__dict__,
+                "session_length": "About an hour.",
+                "session_plan": "Weekly at first.",
+            }
         ),
     )
     await ActionAnswerSessionPlan().run(dispatcher, make_tracker(), domain)
     [message] = dispatcher.messages
     assert message["response"] == "utter_session_plan"
-    assert message["session_length"] == "About an hour."
+    assert message["clinic_says"] == "About an hour. Weekly at first."
 
 
 async def test_session_plan_without_a_length_sends_people_to_reception(
@@ -114,7 +118,9 @@ async def test_session_plan_without_a_length_sends_people_to_reception(
     clinic = clinic_module.load_clinic()
     monkeypatch.setattr(
         "actions.details.load_clinic",
-        lambda: clinic.__class__(**{**clinic.__dict__, "session_length": None}),
+        lambda: clinic.__class__(
+            **{**clinic.__dict__, "session_length": None, "session_plan": None}
+        ),
     )
     await ActionAnswerSessionPlan().run(dispatcher, make_tracker(), domain)
     [message] = dispatcher.messages

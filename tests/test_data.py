@@ -44,6 +44,14 @@ OTHER_INTENTS = [
     "book_appointment",
     "human_handoff",
     "out_of_scope",
+    "session_plan",
+    "clinic_hours",
+    "clinic_location",
+    "clinic_contact",
+    "clinic_cost",
+    "clinic_rebates",
+    "clinic_referral",
+    "what_to_bring",
 ]
 HOLDOUT = PROJECT_ROOT / "tests" / "nlu" / "holdout.yml"
 TRAINING_DIR = PROJECT_ROOT / "data" / "nlu"
@@ -110,3 +118,33 @@ def test_config_follows_the_project_rules():
     assert names[:3] == ["SpacyNLP", "SpacyTokenizer", "SpacyEntityExtractor"]
     assert config["pipeline"][0]["model"] == "build/spacy_en_physio"
     assert "FallbackClassifier" in names and config["policies"]
+
+
+REAL_QUESTIONS = PROJECT_ROOT / "tests" / "nlu" / "real_questions.yml"
+SAFETY_QUESTIONS = PROJECT_ROOT / "tests" / "nlu" / "safety_questions.yml"
+
+
+def test_real_questions_are_many_from_many_sources_and_use_the_contract(domain):
+    examples = yaml.safe_load(REAL_QUESTIONS.read_text())["examples"]
+    assert len(examples) >= 250
+    sources = {e["source"] for e in examples}
+    assert len(sources) >= 60
+    assert all(s.startswith(("http://", "https://")) for s in sources)
+    assert {e["intent"] for e in examples} <= set(domain["intents"])
+
+
+def test_the_safety_list_has_a_hundred_questions_over_every_group():
+    data = yaml.safe_load(SAFETY_QUESTIONS.read_text())
+    assert len(data["must_refer"]) >= 100
+    groups = Counter(e["group"] for e in data["must_refer"])
+    assert len(groups) >= 12 and min(groups.values()) >= 5
+
+
+def test_the_held_out_lists_are_not_in_training_data():
+    real = [
+        (e["text"], e["intent"])
+        for e in yaml.safe_load(REAL_QUESTIONS.read_text())["examples"]
+    ]
+    data = yaml.safe_load(SAFETY_QUESTIONS.read_text())
+    safety = [(e["text"], "") for e in data["must_refer"] + data["must_not_refer"]]
+    assert leaked(real + safety, TRAINING_DIR) == []

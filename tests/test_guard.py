@@ -173,3 +173,44 @@ def test_demoted_emergency_keeps_the_runner_up_confidence(guard):
         "name": "faq_conditions_treated",
         "confidence": 0.3,
     }
+
+
+@pytest.mark.parametrize(
+    "text, predicted",
+    [
+        ("does it hurt more if you're pregnant?", "faq_does_it_hurt"),
+        ("Side Effects Of Dry Needling On Warfarin", "faq_side_effects"),
+        ("can kids have it", "faq_is_it_for_me"),
+        ("who shouldn't get dry needling", "faq_is_it_for_me"),
+        ("contraindications?", "faq_side_effects"),
+        ("is needling ok with a pacemaker", "nlu_fallback"),
+        ("my 15 year old daughter has shin splints, will it help", "faq_benefits"),
+        ("does it work for diabetic nerve pain", "faq_conditions_treated"),
+        ("haemophilia here, can I get my calf needled", "book_appointment"),
+        ("safe while nursing my newborn?", "faq_side_effects"),
+    ],
+)
+def test_safety_questions_never_get_an_article_answer(guard, text, predicted):
+    assert guard.classify(text, [predicted, "faq_benefits"]) == "personal_advice"
+
+
+@pytest.mark.parametrize(
+    "text, predicted",
+    [
+        ("is dry needling safe?", "faq_side_effects"),
+        ("is minor bruising normal after", "faq_side_effects"),
+        ("who does the dry needling at your clinic", "faq_who_provides"),
+        ("what medical conditions can it treat", "faq_conditions_treated"),
+        ("can I bring my kids to the appointment", "what_to_bring"),
+        ("is it based on western medicine", "faq_vs_acupuncture"),
+        ("I'm pregnant, can I book a massage", "book_appointment"),
+        ("my son has epilepsy", "nlu_fallback"),
+    ],
+)
+def test_other_questions_keep_their_intent(guard, text, predicted):
+    assert guard.classify(text, [predicted, "faq_benefits"]) in (None, predicted)
+
+
+def test_an_emergency_still_wins_over_a_safety_question(guard):
+    text = "I'm pregnant and I have crushing chest pain right now"
+    assert guard.classify(text, ["faq_side_effects"]) == "emergency"

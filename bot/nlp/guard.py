@@ -1,7 +1,10 @@
-"""NLU guard: red flags always win, other languages get an English reply.
+"""NLU guard: red flags always win, safety questions go to the physio, other
+languages get an English reply.
 
 The classifier is statistical; a missed emergency is the one mistake this bot
 must not make, so explicit red-flag phrases override whatever it predicted.
+A question that names a group or condition that may change whether needling
+is safe (``safety_groups.yml``) is never given one of the article's answers.
 Messages mostly in a non-Latin script, or ones the classifier could not place
 and that hold few English words, are marked ``non_english``.
 """
@@ -24,7 +27,9 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 RED_FLAGS_FILE = Path(__file__).with_name("red_flags.yml")
+SAFETY_GROUPS_FILE = Path(__file__).with_name("safety_groups.yml")
 EMERGENCY = "emergency"
+REFER = "personal_advice"
 NON_ENGLISH = "non_english"
 FALLBACK = "nlu_fallback"
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
@@ -100,6 +105,60 @@ def load_red_flags(path: Path = RED_FLAGS_FILE) -> RedFlags:
     )
 
 
+# A message the classifier could not place counts as a safety question only
+# when it is about treatment at all ("my son has epilepsy" alone is not).
+TREATMENT_CUE = re.compile(
+    r"needl|treat|physio|therap|session|\bsafe|\bok\b|okay|alright|allowed|"
+    r"\brisk|\b(can|could|should|may)\s+(i|he|she|they|you|we|my|someone|people)\b",
+    re.I,
+)
+
+
+SAFETY_QUESTION = re.compile(
+    r"\bsafe|\b(ok|okay|alright|allowed)\b|\b(can|could|may|should)\s+"
+    r"(i|he|she|they|we|my\s+\w+)\s+(still\s+)?(get|have|do|try|be\s+needled)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class SafetyGroups:
+    """Groups and conditions that make a question the physio's to answer."""
+
+    patterns: dict[str, tuple[re.Pattern, ...]]
+
+    def named(self, text: str) -> str | None:
+        """The first group ``text`` names, or None."""
+        text = text.replace("’", "'")
+        for group, patterns in self.patterns.items():
+            if any(p.search(text) for p in patterns):
+                return group
+        return None
+
+    def needs_physio(self, text: str, intent: str) -> bool:
+        """An article answer (``faq_*``), or no answer at all, for a question
+        that names a group or condition, goes to the physio instead."""
+        if intent.startswith("faq_"):
+            return self.named(text) is not None
+        if intent in (FALLBACK, "out_of_scope"):
+            return bool(TREATMENT_CUE.search(text)) and self.named(text) is not None
+        if intent == "book_appointment":
+            # "ITP here, can I get needling?" asks first; "I'm pregnant, can I
+            # book?" books, and the physio asks at the assessment.
+            return bool(SAFETY_QUESTION.search(text)) and self.named(text) is not None
+        return False
+
+
+def load_safety_groups(path: Path = SAFETY_GROUPS_FILE) -> SafetyGroups:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf8"))
+    return SafetyGroups(
+        {
+            group: tuple(re.compile(p, re.IGNORECASE) for p in patterns)
+            for group, patterns in data["groups"].items()
+        }
+    )
+
+
 def is_red_flag(text: str, flags: RedFlags) -> bool:
     return flags.first(text) is not None
 
@@ -133,6 +192,7 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
     def get_default_config() -> dict[str, Any]:
         return {
             "red_flags": str(RED_FLAGS_FILE),
+            "safety_groups": str(SAFETY_GROUPS_FILE),
             "english_words": "build/spacy_en_physio/english_words.txt",
             "non_latin_threshold": 0.5,
             "min_english_share": 0.34,
@@ -143,10 +203,12 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
         config: dict[str, Any],
         red_flags: RedFlags,
         vocabulary: frozenset,
+        safety_groups: SafetyGroups | None = None,
     ) -> None:
         self.config = config
         self.red_flags = red_flags
         self.vocabulary = vocabulary
+        self.safety_groups = safety_groups or load_safety_groups()
 
     @classmethod
     def create(
@@ -158,7 +220,12 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
     ) -> SafetyLanguageGuard:
         words_file = Path(config["english_words"])
         vocabulary = frozenset(words_file.read_text(encoding="utf8").split())
-        return cls(config, load_red_flags(Path(config["red_flags"])), vocabulary)
+        return cls(
+            config,
+            load_red_flags(Path(config["red_flags"])),
+            vocabulary,
+            load_safety_groups(Path(config["safety_groups"])),
+        )
 
     def classify(self, text: str, ranking: list[str]) -> str | None:
         """The intent to force for this text, or None to keep the prediction.
@@ -172,8 +239,14 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
             return None
         if is_red_flag(text, self.red_flags):
             return EMERGENCY
-        if ranking and ranking[0] == EMERGENCY and not self._trusted_emergency(text):
-            return next((n for n in ranking[1:] if n != EMERGENCY), FALLBACK)
+        top = ranking[0] if ranking else None
+        forced = None
+        if top == EMERGENCY and not self._trusted_emergency(text):
+            forced = top = next((n for n in ranking[1:] if n != EMERGENCY), FALLBACK)
+        if top and self.safety_groups.needs_physio(text, top):
+            return REFER
+        if forced:
+            return forced
         if non_latin_share(text) >= self.config["non_latin_threshold"]:
             return NON_ENGLISH
         if ranking and ranking[0] == FALLBACK and NON_ENGLISH in ranking[:3]:
