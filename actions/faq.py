@@ -59,18 +59,38 @@ class ActionAnswerConditions(Action):
         if not terms:
             dispatcher.utter_message(response="utter_faq_conditions_treated")
             return []
-        term: Term = next((t for t in terms if t.listed), terms[0])
+        term = deciding_term(terms)
         if term.listed:
             dispatcher.utter_message(
                 response="utter_condition_listed",
                 term=term.name,
                 listed_as=term.listed_as,
             )
+        elif term.id == "myofascial_pain":
+            dispatcher.utter_message(
+                response="utter_condition_trigger_points", term=term.name
+            )
+        elif term.related:
+            dispatcher.utter_message(
+                response="utter_condition_related", term=term.name, related=term.related
+            )
         else:
             dispatcher.utter_message(
                 response="utter_condition_not_listed", term=term.name
             )
         return slot_events(terms)
+
+
+def deciding_term(terms: list[Term]) -> Term:
+    """The condition the patient named decides, whatever body part comes with
+    it ("tendonitis in my knee" is about tendonitis); only without one does a
+    body part answer, a listed one first."""
+    conditions = [t for t in terms if t.label == "condition"]
+    if conditions:
+        return conditions[0]
+    return next(
+        (t for t in terms if t.listed), next((t for t in terms if t.related), terms[0])
+    )
 
 
 def slot_events(terms: list[Term]) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from rasa_sdk.events import SlotSet
 
 from actions.fallback import ActionHandleFallback
@@ -74,8 +75,59 @@ async def test_listed_term_wins_over_unlisted_one(dispatcher, domain):
     )
     await ActionAnswerConditions().run(dispatcher, tracker, domain)
     [message] = dispatcher.messages
-    assert message["response"] == "utter_condition_listed"
+    assert message["response"] == "utter_condition_related"
     assert message["term"] == "knee"
+
+
+@pytest.mark.parametrize(
+    "entities, response, term",
+    [
+        # The condition named decides, whatever body part comes with it.
+        (
+            [("condition", "tendonitis"), ("body_part", "knee")],
+            "not_listed",
+            "tendinopathy",
+        ),
+        (
+            [("body_part", "neck"), ("condition", "fibromyalgia")],
+            "not_listed",
+            "fibromyalgia",
+        ),
+        ([("condition", "bursitis"), ("body_part", "hip")], "not_listed", "bursitis"),
+        # Only headaches from the neck are on the article's list.
+        ([("condition", "tension headache")], "not_listed", "tension headache"),
+        ([("condition", "migraine headache")], "not_listed", "migraine"),
+        ([("condition", "headache")], "related", "headache"),
+        ([("condition", "neck headache")], "listed", "cervicogenic headache"),
+        # Knots and tight muscles are not on the list.
+        ([("condition", "knots")], "trigger_points", "myofascial pain"),
+        ([("condition", "tight muscles")], "trigger_points", "myofascial pain"),
+        # A knee, an elbow or a back is not the article's specific condition.
+        ([("body_part", "knee")], "related", "knee"),
+        ([("body_part", "elbow")], "related", "elbow"),
+        ([("body_part", "back")], "related", "back"),
+        ([("body_part", "lower back")], "listed", "lower back"),
+        (
+            [("condition", "tennis elbow"), ("body_part", "elbow")],
+            "listed",
+            "tennis elbow",
+        ),
+    ],
+)
+async def test_the_article_is_never_stretched(
+    dispatcher, domain, entities, response, term
+):
+    tracker = make_tracker(
+        "can it help?",
+        "faq_conditions_treated",
+        entities=[entity(label, value) for label, value in entities],
+    )
+    await ActionAnswerConditions().run(dispatcher, tracker, domain)
+    [message] = dispatcher.messages
+    assert (message["response"], message["term"]) == (
+        f"utter_condition_{response}",
+        term,
+    )
 
 
 async def test_no_entity_lists_all_conditions(dispatcher, domain):

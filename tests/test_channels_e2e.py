@@ -141,7 +141,7 @@ def test_whatsapp_answer_has_numbered_options_and_2_picks_the_second(
     count = len(bodies_to(twilio, sender))
     assert whatsapp_says(servers, sender, "2").status_code == 200
     twilio.wait_for(lambda _: len(bodies_to(twilio, sender)) > count)
-    assert "drink plenty of water" in bodies_to(twilio, sender)[-1]
+    assert "drink water, do some gentle stretching" in bodies_to(twilio, sender)[-1]
     assert user_events(servers, sender)[-1]["text"] == "/faq_aftercare"
 
 
@@ -244,7 +244,8 @@ def test_messenger_answer_has_quick_replies_that_send_their_payload(servers, pro
     assert fb_post(servers, tap, fb_sign(tap)).status_code == 200
     graph.wait_for(lambda _: len(messages_to(graph, psid)) > count)
     assert (
-        "drink plenty of water" in messages_to(graph, psid)[-1].body["message"]["text"]
+        "drink water, do some gentle stretching"
+        in messages_to(graph, psid)[-1].body["message"]["text"]
     )
 
 
@@ -364,7 +365,10 @@ def test_telegram_answer_has_an_inline_keyboard_whose_buttons_work(servers, prov
     }
     assert tg_post(servers, tap, TG_SECRET).status_code == 200
     telegram.wait_for(lambda _: len(sent_to(telegram, chat_id)) > count)
-    assert "drink plenty of water" in sent_to(telegram, chat_id)[-1].body["text"]
+    assert (
+        "drink water, do some gentle stretching"
+        in sent_to(telegram, chat_id)[-1].body["text"]
+    )
     acks = telegram.calls("/answerCallbackQuery")
     assert any(a.body["callback_query_id"] == "4382bfdwdsb323b2d9" for a in acks)
 

@@ -141,7 +141,7 @@ def test_concurrent_messages_for_one_sender(cluster):
         e
         for e in events
         if e["event"] == "bot"
-        and ("plenty of water" in e["text"] or "minor bruising" in e["text"])
+        and ("gentle stretching" in e["text"] or "minor bruising" in e["text"])
     ]
     assert len(answers) == 12
     for i, event in enumerate(events):

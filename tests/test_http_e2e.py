@@ -48,7 +48,7 @@ def test_disclaimer_is_given_once_per_conversation(servers):
 
 def test_quick_reply_payload_answers_its_topic(servers):
     messages = servers.say(sender(), "/faq_aftercare")
-    assert "drink plenty of water" in messages[-1]["text"]
+    assert "drink water, do some gentle stretching" in messages[-1]["text"]
 
 
 def test_emergency_mid_conversation_gets_only_emergency_advice(servers):

@@ -152,7 +152,7 @@ def test_greeting_faq_quick_reply_booking_reload(servers, desktop, database):
 
     reply_button(page, "Aftercare").click()
     expect(conversation(page).locator(".msg-user").last).to_have_text("You: Aftercare")
-    expect(conversation(page)).to_contain_text("drink plenty of water")
+    expect(conversation(page)).to_contain_text("drink water, do some gentle stretching")
 
     say(page, "I'd like to book a free assessment", "first name")
     say(page, "Priya", "phone number")

@@ -25,6 +25,10 @@ class Term:
     name: str
     listed_as: str | None
     phrases: tuple[str, ...]
+    # The article lists only one kind of problem here (a knee: arthritic knee
+    # pain; a headache: one from the neck), so it is named as related, never
+    # as the patient's own.
+    related: str | None = None
 
     @property
     def listed(self) -> bool:
@@ -71,6 +75,7 @@ def load_terms(path: Path = TERMS_FILE) -> tuple[Term, ...]:
                 name=entry["name"],
                 listed_as=entry.get("listed_as"),
                 phrases=tuple(phrases),
+                related=entry.get("related"),
             )
         )
     return tuple(terms)
