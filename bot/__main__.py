@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     evaluate.add_argument("--min-accuracy", type=float, default=0.93)
     evaluate.add_argument(
+        "--min-real-accuracy",
+        type=float,
+        default=0.90,
+        help="floor for the real-questions set (tests/nlu/real_questions.yml)",
+    )
+    evaluate.add_argument(
         "--report", type=Path, default=PROJECT_ROOT / "results" / "holdout.json"
     )
 
@@ -109,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         from bot.evaluate import evaluate as run_evaluation
 
         return run_evaluation(
-            args.holdout, args.model, args.min_accuracy, report_path=args.report
+            args.holdout,
+            args.model,
+            args.min_accuracy,
+            report_path=args.report,
+            min_real_accuracy=args.min_real_accuracy,
         )
     return 2
 
