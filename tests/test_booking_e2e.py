@@ -130,8 +130,9 @@ def test_handoff_pauses_until_staff_resume(servers, inbox):
     body = mail.get_payload()
     assert "Patient: does dry needling hurt" in body
     conversation = f"rest:{user}"
-    assert f"Conversation: {conversation}\n" in body
-    assert f"python -m bot handoff resume {conversation}\n" in body
+    lines = [line.strip() for line in body.splitlines()]
+    assert f"Conversation: {conversation}" in lines
+    assert f"python -m bot handoff resume {conversation}" in lines
     assert servers.say(user, "hello? anyone there?") == []
     env = {**os.environ, "RASA_PORT": str(servers.rasa_port), "RASA_API_TOKEN": TOKEN}
 

@@ -157,21 +157,29 @@ async def test_a_session_request_joins_the_room_the_bot_replies_to():
     channel.blueprint(AsyncMock())
     assert channel.sio.handlers["/"]["session_request"] == channel.session_request
     channel.sio = AsyncMock()
+    issued = channel.widget_ids.issue()
 
-    await channel.session_request("sid-1", {"session_id": "a1b2c3d4e5f6"})
-    channel.sio.enter_room.assert_awaited_once_with(
-        "sid-1", "a1b2c3d4e5f6", namespace=None
+    await channel.session_request("sid-1", {"session_id": issued})
+    channel.sio.save_session.assert_awaited_once_with(
+        "sid-1", {"conversation": issued}, namespace=None
     )
+    channel.sio.enter_room.assert_awaited_once_with("sid-1", issued, namespace=None)
     channel.sio.emit.assert_awaited_once_with(
-        "session_confirm", "a1b2c3d4e5f6", room="sid-1", namespace=None
+        "session_confirm", issued, room="sid-1", namespace=None
     )
 
 
-@pytest.mark.parametrize("data", [None, {}, {"session_id": None}, {"session_id": 7}])
-async def test_a_missing_or_odd_session_id_gets_a_new_one(data):
+@pytest.mark.parametrize(
+    "data",
+    [None, {}, {"session_id": None}, {"session_id": 7}, {"session_id": "a1b2c3d4e5f6"}],
+)
+async def test_a_missing_odd_or_made_up_session_id_gets_a_new_one(data):
     channel = ClinicSocketIOInput(session_persistence=True)
     channel.sio = AsyncMock()
     await channel.session_request("sid-1", data)
     await channel.session_request("sid-2", {"session_id": "../../" + "x" * 80})
-    for call in channel.sio.enter_room.await_args_list:
-        assert re.fullmatch(r"[0-9a-f]{32}", call.args[1])
+    ids = [call.args[1] for call in channel.sio.enter_room.await_args_list]
+    assert len(set(ids)) == 2
+    for given in ids:
+        assert channel.widget_ids.issued(given)
+        assert given != (data or {}).get("session_id")

@@ -83,3 +83,23 @@ def test_earlier_today_is_clipped_to_now(clinic):
 def test_times_that_cannot_be_used(clinic, text, reason):
     result = parse_preferred_time(text, clinic, NOW)
     assert isinstance(result, Problem) and result.reason == reason
+
+
+@pytest.mark.parametrize(
+    "text, label",
+    [
+        ("Tuesday morning", "Tue 1 Dec, morning"),
+        ("tues at 9", "Tue 1 Dec, around 9 am"),
+    ],
+)
+def test_todays_weekday_whose_time_has_passed_means_next_week(clinic, text, label):
+    """Said on a Tuesday afternoon: this morning is gone, so the person means
+    next Tuesday (it once got "that's in the past")."""
+    window = parse_preferred_time(text, clinic, at(24, 13))
+    assert isinstance(window, Window) and window.label == label
+
+
+def test_today_whose_time_has_passed_is_still_the_past(clinic):
+    assert parse_preferred_time("today at 9", clinic, NOW) == Problem(
+        "past", NOW.date()
+    )

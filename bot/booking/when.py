@@ -225,9 +225,21 @@ def parse_preferred_time(text: str, clinic: Clinic, now: datetime) -> Window | P
             day == now.date()
             and datetime.combine(day, min(span[1], opening_end), tz) <= now
         ):
+            later = day + timedelta(days=7)
+            if named_weekday(rest, day) and (
+                clipped := _clip(clinic, later, span, tz, now)
+            ):
+                # "Monday morning" said on a Monday afternoon means next week.
+                return _window(clipped, later, wording)
             return Problem("past", day)
         return Problem("closed", day)
     return _window(clipped, day, wording)
+
+
+def named_weekday(rest: str, day: date) -> bool:
+    """The person named the weekday (not "today"), and it is today's."""
+    match = re.search(rf"\b({WEEKDAYS}|{'|'.join(SHORT_DAYS)})\b", rest, re.I)
+    return bool(match) and DAYS.index(match.group(1).lower()[:3]) == day.weekday()
 
 
 def _window(clipped: tuple[datetime, datetime], day: date, wording: str) -> Window:
