@@ -7,6 +7,7 @@ import uuid
 import pytest
 import requests
 
+from bot import PROJECT_ROOT
 from tests.servers import MODEL, TOKEN, Servers
 
 
@@ -62,14 +63,27 @@ def test_emergency_mid_conversation_gets_only_emergency_advice(servers):
 
 def test_named_condition_is_checked_against_the_article(servers):
     messages = servers.say(sender(), "can dry needling help my sciatica")
-    assert "lists sciatica" in messages[-1]["text"]
+    assert "includes sciatica in its list" in messages[-1]["text"]
     messages = servers.say(sender(), "would needling help plantar fasciitis")
     assert "doesn't name plantar fasciitis" in messages[-1]["text"]
 
 
 def test_personal_question_goes_to_a_physio(servers):
-    messages = servers.say(sender(), "how much does it cost with my health fund")
+    messages = servers.say(
+        sender(), "is dry needling safe if you're on blood thinners?"
+    )
     assert "free initial assessment" in messages[-1]["text"]
+    assert not any("bruising" in m.get("text", "") for m in messages)
+
+
+def test_a_cost_question_is_answered_from_the_clinics_file(servers):
+    from bot.clinic import load_clinic
+
+    clinic = load_clinic(PROJECT_ROOT / "clinic.yml")  # these servers' settings
+    question = "how much does it cost with my health fund"
+    said = " ".join(texts(servers.say(sender(), question)))
+    facts = [*clinic.prices, clinic.rebates["private_health"]]
+    assert any(fact in said for fact in facts), said
 
 
 def test_other_languages_get_an_english_reply(servers):
