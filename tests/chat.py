@@ -84,6 +84,57 @@ def collect(outbox, before: int, quiet: float = QUIET) -> list[str]:
     return outbox()[before:]
 
 
+class Widget:
+    """A raw socket.io client, as the widget's page opens one, recording the
+    replies and the session ids the server gives it."""
+
+    def __init__(self, servers) -> None:
+        self.replies: list[dict] = []
+        self.confirmed: list[str] = []
+        self._confirmation = threading.Event()
+        self.client = socketio.Client()
+        self.client.on("bot_uttered", self.replies.append)
+        self.client.on("session_confirm", self._confirm)
+        self.client.connect(
+            servers.url,
+            socketio_path="/socket.io",
+            headers={"Origin": servers.web_url},
+            transports=["polling"],
+            wait_timeout=30,
+        )
+
+    def _confirm(self, session_id: str) -> None:
+        self.confirmed.append(session_id)
+        self._confirmation.set()
+
+    def request_session(self, session_id: object = None) -> str:
+        """Ask for a session presenting ``session_id``; the id given."""
+        self._confirmation.clear()
+        self.client.emit("session_request", {"session_id": session_id})
+        assert self._confirmation.wait(30), "socket.io session was not confirmed"
+        return self.confirmed[-1]
+
+    def texts(self) -> list[str]:
+        return [message_text(m) for m in self.replies]
+
+    def say(self, text: str, session_id: object = None) -> list[str]:
+        """A ``user_uttered`` (claiming ``session_id``); the replies to it."""
+        before = len(self.replies)
+        self.client.emit("user_uttered", {"message": text, "session_id": session_id})
+        return collect(self.texts, before)
+
+    def close(self) -> None:
+        closer = threading.Thread(target=self.client.disconnect, daemon=True)
+        closer.start()
+        closer.join(15)
+
+    def __enter__(self) -> Widget:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 class Chat:
     """One patient on one channel; ``send`` returns the bot's replies."""
 

@@ -5,7 +5,6 @@ to send again is handled when it does."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -13,11 +12,10 @@ from urllib.parse import quote
 
 import pytest
 import requests
-import socketio
 
 from bot.channels.floods import BUSY_REPLY
 from tests import test_channels_e2e as wire
-from tests.chat import message_text
+from tests.chat import Widget
 from tests.security.test_takeover_e2e import telegram_update
 from tests.servers import TOKEN
 
@@ -90,41 +88,24 @@ def test_many_senders_from_one_address_are_bounded_too(servers):
 
 
 def test_the_widget_says_one_moment_instead_of_dropping(servers):
-    replies: list[dict] = []
-    ready = threading.Event()
-    confirmed: list[str] = []
-    client = socketio.Client()
-    client.on("bot_uttered", replies.append)
-    client.on("session_confirm", lambda s: (confirmed.append(s), ready.set()))
-    client.connect(
-        servers.url,
-        socketio_path="/socket.io",
-        headers={"Origin": servers.web_url},
-        transports=["polling"],
-        wait_timeout=30,
-    )
-    try:
-        client.emit("session_request", {"session_id": None})
-        assert ready.wait(30)
+    with Widget(servers) as widget:
+        conversation = f"web:{widget.request_session(None)}"
         for _ in range(40):
             # Spaced a little: engine.io refuses a polling POST of more than
             # 16 packets outright (a browser on websocket sends each alone).
-            client.emit("user_uttered", {"message": "does it hurt?"})
+            widget.client.emit("user_uttered", {"message": "does it hurt?"})
             time.sleep(0.02)
-        deadline = threading.Event()
         stored, busy = [], []
         for _ in range(240):
-            stored = user_texts(servers, f"web:{confirmed[0]}")
-            busy = [r for r in replies if message_text(r) == BUSY_REPLY]
+            stored = user_texts(servers, conversation)
+            busy = [t for t in widget.texts() if t == BUSY_REPLY]
             if len(stored) + len(busy) == 40:
                 break
-            deadline.wait(0.5)
-    finally:
-        client.disconnect()
+            time.sleep(0.5)
+        answers = [t for t in widget.texts() if t != BUSY_REPLY]
     assert busy, "the flood was never told to wait"
     assert stored, "nothing of the flood was answered"
     assert len(stored) + len(busy) == 40
-    answers = [r for r in replies if message_text(r) != BUSY_REPLY]
     assert len(answers) >= len(stored)
 
 

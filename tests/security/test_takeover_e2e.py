@@ -14,18 +14,16 @@ patient's details, and the patient's conversation must not change.
 from __future__ import annotations
 
 import itertools
-import threading
 import uuid
 from datetime import datetime, timezone
 from urllib.parse import quote
 
 import pytest
 import requests
-import socketio
 import telegram
 
 from tests import test_channels_e2e as wire
-from tests.chat import CHANNELS, Chat, collect, message_text
+from tests.chat import CHANNELS, Chat, Widget, collect, message_text
 from tests.servers import TOKEN, say
 
 
@@ -102,35 +100,11 @@ def attack_rest(servers, providers, target: str) -> tuple[list[str], str]:
 
 def attack_socketio(servers, providers, target: str) -> tuple[list[str], str]:
     """Asks for the target's session, then sends with the target's id."""
-    replies: list[str] = []
-    confirmed: list[str] = []
-    ready = threading.Event()
-    client = socketio.Client()
-    client.on("bot_uttered", lambda m: replies.append(message_text(m)))
-
-    def confirm(session_id: str) -> None:
-        confirmed.append(session_id)
-        ready.set()
-
-    client.on("session_confirm", confirm)
-    client.connect(
-        servers.url,
-        socketio_path="/socket.io",
-        headers={"Origin": servers.web_url},
-        transports=["polling"],
-        wait_timeout=30,
-    )
-    try:
-        client.emit("session_request", {"session_id": target})
-        assert ready.wait(30)
-        assert confirmed[0] != target, "the server handed out a chosen id"
-        for text in ATTACK:
-            before = len(replies)
-            client.emit("user_uttered", {"message": text, "session_id": target})
-            collect(lambda: list(replies), before)
-    finally:
-        client.disconnect()
-    return replies, f"web:{confirmed[0]}"
+    with Widget(servers) as widget:
+        given = widget.request_session(target)
+        assert given != target, "the server handed out a chosen id"
+        replies = [r for text in ATTACK for r in widget.say(text, session_id=target)]
+    return replies, f"web:{given}"
 
 
 def attack_whatsapp(servers, providers, target: str) -> tuple[list[str], str]:
@@ -216,29 +190,10 @@ def test_no_channel_can_enter_another_channels_conversation(
 
 def attack_socketio_message_only(servers, target: str) -> tuple[list[str], str]:
     """A fresh widget session whose messages claim another session's id."""
-    replies: list[str] = []
-    confirmed: list[str] = []
-    ready = threading.Event()
-    client = socketio.Client()
-    client.on("bot_uttered", lambda m: replies.append(message_text(m)))
-    client.on("session_confirm", lambda s: (confirmed.append(s), ready.set()))
-    client.connect(
-        servers.url,
-        socketio_path="/socket.io",
-        headers={"Origin": servers.web_url},
-        transports=["polling"],
-        wait_timeout=30,
-    )
-    try:
-        client.emit("session_request", {"session_id": None})
-        assert ready.wait(30)
-        for text in ATTACK:
-            before = len(replies)
-            client.emit("user_uttered", {"message": text, "session_id": target})
-            collect(lambda: list(replies), before)
-    finally:
-        client.disconnect()
-    return replies, f"web:{confirmed[0]}"
+    with Widget(servers) as widget:
+        given = widget.request_session(None)
+        replies = [r for text in ATTACK for r in widget.say(text, session_id=target)]
+    return replies, f"web:{given}"
 
 
 def test_a_widget_that_reconnects_with_its_id_keeps_its_conversation(
@@ -247,23 +202,8 @@ def test_a_widget_that_reconnects_with_its_id_keeps_its_conversation(
     first = Chat("socketio", servers, providers)
     first.send("does dry needling hurt?")
     first.close()
-    again: list[str] = []
-    ready = threading.Event()
-    client = socketio.Client()
-    client.on("session_confirm", lambda s: (again.append(s), ready.set()))
-    client.connect(
-        servers.url,
-        socketio_path="/socket.io",
-        headers={"Origin": servers.web_url},
-        transports=["polling"],
-        wait_timeout=30,
-    )
-    try:
-        client.emit("session_request", {"session_id": first.id})
-        assert ready.wait(30)
-    finally:
-        client.disconnect()
-    assert again == [first.id]
+    with Widget(servers) as widget:
+        assert widget.request_session(first.id) == first.id
     assert user_texts(servers, first.conversation) == ["does dry needling hurt?"]
 
 
@@ -273,44 +213,15 @@ def test_a_widget_that_reconnects_with_its_id_keeps_its_conversation(
 def test_a_widget_gets_a_new_server_id_for_anything_it_did_not_get_from_us(
     servers, presented
 ):
-    confirmed: list[str] = []
-    ready = threading.Event()
-    client = socketio.Client()
-    client.on("session_confirm", lambda s: (confirmed.append(s), ready.set()))
-    client.connect(
-        servers.url,
-        socketio_path="/socket.io",
-        headers={"Origin": servers.web_url},
-        transports=["polling"],
-        wait_timeout=30,
-    )
-    try:
-        client.emit("session_request", {"session_id": presented})
-        assert ready.wait(30)
-    finally:
-        client.disconnect()
-    [issued] = confirmed
+    with Widget(servers) as widget:
+        issued = widget.request_session(presented)
     assert issued != presented and len(issued.split(".")[0]) >= 22
 
 
 def test_a_message_before_any_session_request_gets_a_server_id(servers):
-    replies: list[str] = []
-    confirmed: list[str] = []
-    client = socketio.Client()
-    client.on("bot_uttered", lambda m: replies.append(message_text(m)))
-    client.on("session_confirm", confirmed.append)
-    client.connect(
-        servers.url,
-        socketio_path="/socket.io",
-        headers={"Origin": servers.web_url},
-        transports=["polling"],
-        wait_timeout=30,
-    )
-    try:
-        client.emit("user_uttered", {"message": "does it hurt?", "session_id": "me"})
-        collect(lambda: list(replies), 0)
-    finally:
-        client.disconnect()
+    with Widget(servers) as widget:
+        replies = widget.say("does it hurt?", session_id="me")
+        confirmed = list(widget.confirmed)
     assert replies and confirmed and confirmed[0] != "me"
     assert user_texts(servers, f"web:{confirmed[0]}") == ["does it hurt?"]
     assert user_texts(servers, "web:me") == []
