@@ -111,6 +111,7 @@ def hours(clinic: Clinic, text: str, now: datetime) -> list[Reply]:
     """Open now, on a named day, today, tomorrow, public holidays, or all."""
     local = now.astimezone(ZoneInfo(clinic.timezone))
     today = DAYS[local.weekday()]
+    tomorrow = DAYS[(local.weekday() + 1) % 7]
     replies: list[Reply] = []
     if HOLIDAY.search(text):
         if not clinic.public_holidays:
@@ -132,8 +133,7 @@ def hours(clinic: Clinic, text: str, now: datetime) -> list[Reply]:
     if TODAY.search(text):
         asked.insert(0, today)
     if TOMORROW.search(text):
-        asked.insert(0, DAYS[(local.weekday() + 1) % 7])
-    tomorrow = DAYS[(local.weekday() + 1) % 7]
+        asked.insert(0, tomorrow)
     for day in dict.fromkeys(asked):
         day_hours = hours_on(clinic, day)
         name = f"on {FULL_DAY[day]}"
@@ -204,7 +204,7 @@ def cost(clinic: Clinic, text: str) -> list[Reply]:
         )
     else:
         replies.append(call_us(clinic, "prices"))
-    if NEEDLING.search(text) or not replies:
+    if NEEDLING.search(text):
         replies.append(
             ("utter_clinic_text", {"text": clinic.needling_cost})
             if clinic.needling_cost

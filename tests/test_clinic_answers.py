@@ -29,10 +29,6 @@ def empty(clinic, **fields):
     return dataclasses.replace(clinic, **fields)
 
 
-def texts(replies) -> list[tuple[str, dict]]:
-    return [(name, values) for name, values in replies]
-
-
 def test_open_now_uses_the_clinics_time_zone_and_hours(clinic):
     [(name, values)] = answer("clinic_hours", "are you open now?", clinic, WED_10AM)
     assert name == "utter_clinic_open_now" and values["closes"] == "7 pm"

@@ -12,7 +12,6 @@ handling) then runs unchanged on the checked and cleaned values.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.api_auth import MISSING, bearer_matches
 from bot.channels.floods import client_address, floods, too_many
 from bot.channels.ids import conversation_id
 from bot.channels.incoming import (
@@ -160,10 +160,8 @@ class ClinicRestInput(RestInput):
         from bot.settings import secret
 
         token = secret("RASA_API_TOKEN")
-        given = request.headers.get("authorization") or ""
-        return bool(token) and hmac.compare_digest(
-            given.encode("utf8"), f"Bearer {token}".encode()
-        )
+        given = request.headers.get("authorization")
+        return bool(token) and bearer_matches(given, token)
 
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
@@ -182,10 +180,7 @@ class ClinicRestInput(RestInput):
         if request.method != "POST":
             return None
         if self.require_token and not self.authorised(request):
-            return response.json(
-                {"error": "send the API token as 'Authorization: Bearer <token>'"},
-                status=401,
-            )
+            return response.json({"error": MISSING}, status=401)
         try:
             payload = read_request(request.body)
         except BadRequest as error:
