@@ -84,6 +84,14 @@ def collect(outbox, before: int, quiet: float = QUIET) -> list[str]:
     return outbox()[before:]
 
 
+def disconnect(client: socketio.Client) -> None:
+    """The socket.io client's disconnect joins its polling thread, which once
+    hung a whole run; no test's assertions depend on it finishing."""
+    closer = threading.Thread(target=client.disconnect, daemon=True)
+    closer.start()
+    closer.join(15)
+
+
 class Widget:
     """A raw socket.io client, as the widget's page opens one, recording the
     replies and the session ids the server gives it."""
@@ -124,9 +132,7 @@ class Widget:
         return collect(self.texts, before)
 
     def close(self) -> None:
-        closer = threading.Thread(target=self.client.disconnect, daemon=True)
-        closer.start()
-        closer.join(15)
+        disconnect(self.client)
 
     def __enter__(self) -> Widget:
         return self
@@ -181,12 +187,8 @@ class Chat:
         return f"{namespace}:{self.id}"
 
     def close(self) -> None:
-        """The socket.io client's disconnect joins its polling thread, which
-        once hung a whole run; the test's assertions do not depend on it."""
         if self.channel == "socketio":
-            closer = threading.Thread(target=self.sio.disconnect, daemon=True)
-            closer.start()
-            closer.join(15)
+            disconnect(self.sio)
 
     def send(self, text: str) -> list[str]:
         if self.channel == "rest":

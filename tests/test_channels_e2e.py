@@ -75,15 +75,23 @@ def servers(providers, tmp_path_factory):
     servers.stop()
 
 
-def user_events(servers: Servers, sender: str) -> list[dict]:
+def tracker(servers: Servers, conversation: str) -> dict:
     """Rasa's route does not unquote the id, so ``whatsapp:+61...`` goes as is."""
     response = requests.get(
-        f"{servers.url}/conversations/{quote(sender, safe=':+')}/tracker",
+        f"{servers.url}/conversations/{quote(conversation, safe=':+')}/tracker",
         headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=30,
     )
     response.raise_for_status()
-    return [e for e in response.json()["events"] if e["event"] == "user"]
+    return response.json()
+
+
+def user_events(servers: Servers, conversation: str) -> list[dict]:
+    return [e for e in tracker(servers, conversation)["events"] if e["event"] == "user"]
+
+
+def user_texts(servers: Servers, conversation: str) -> list[str]:
+    return [e["text"] for e in user_events(servers, conversation)]
 
 
 # WhatsApp through Twilio

@@ -22,7 +22,7 @@ def servers(channel_servers):
 
 
 def stored_texts(servers, conversation_id: str) -> list[str]:
-    return [e["text"] for e in wire.user_events(servers, conversation_id)]
+    return wire.user_texts(servers, conversation_id)
 
 
 @pytest.mark.parametrize("channel", ["socketio", "whatsapp", "telegram", "messenger"])

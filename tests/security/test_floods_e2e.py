@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import quote
 
 import pytest
 import requests
@@ -17,22 +16,11 @@ from bot.channels.floods import BUSY_REPLY
 from tests import test_channels_e2e as wire
 from tests.chat import Widget
 from tests.security.test_takeover_e2e import telegram_update
-from tests.servers import TOKEN
 
 
 @pytest.fixture(scope="module")
 def servers(channel_servers):
     return channel_servers
-
-
-def user_texts(servers, conversation: str) -> list[str]:
-    response = requests.get(
-        f"{servers.url}/conversations/{quote(conversation, safe=':+.')}/tracker",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=30,
-    )
-    response.raise_for_status()
-    return [e["text"] for e in response.json()["events"] if e["event"] == "user"]
 
 
 def post_rest(servers, sender: str, text: str) -> requests.Response:
@@ -67,7 +55,7 @@ def test_200_messages_at_once_from_one_sender(servers):
     answered = check_answered_or_told_to_wait(responses)
     assert 1 <= answered < 200
     assert sum(r.status_code == 429 for r in responses) == 200 - answered
-    assert user_texts(servers, f"rest:{sender}") == ["does it hurt?"] * answered
+    assert wire.user_texts(servers, f"rest:{sender}") == ["does it hurt?"] * answered
     # and the sender can go on normally afterwards
     later = post_rest(servers, sender, "what is a trigger point?")
     assert later.status_code == 200 and later.json()
@@ -83,7 +71,7 @@ def test_many_senders_from_one_address_are_bounded_too(servers):
     assert answered >= 1
     assert any(r.status_code == 429 for r in responses)
     for sender, response in zip(senders, responses, strict=True):
-        stored = user_texts(servers, f"rest:{sender}")
+        stored = wire.user_texts(servers, f"rest:{sender}")
         assert stored == (["does it hurt?"] if response.status_code == 200 else [])
 
 
@@ -97,7 +85,7 @@ def test_the_widget_says_one_moment_instead_of_dropping(servers):
             time.sleep(0.02)
         stored, busy = [], []
         for _ in range(240):
-            stored = user_texts(servers, conversation)
+            stored = wire.user_texts(servers, conversation)
             busy = [t for t in widget.texts() if t == BUSY_REPLY]
             if len(stored) + len(busy) == 40:
                 break
@@ -124,7 +112,7 @@ def test_telegram_is_told_to_retry_and_the_retry_is_handled(servers, providers):
         assert wire.tg_post(servers, update, wire.TG_SECRET).status_code == 200
     for update in updates:  # and a delivery already handled stays handled
         assert wire.tg_post(servers, update, wire.TG_SECRET).status_code == 200
-    stored = user_texts(servers, f"telegram:{chat_id}")
+    stored = wire.user_texts(servers, f"telegram:{chat_id}")
     assert sorted(stored) == sorted(u["message"]["text"] for u in updates)
 
 
@@ -139,4 +127,4 @@ def test_whatsapp_is_told_to_retry(servers):
     statuses = [r.status_code for r in responses]
     assert set(statuses) <= {200, 429} and 429 in statuses
     assert all(r.headers.get("Retry-After") for r in responses if r.status_code == 429)
-    assert len(user_texts(servers, sender)) == statuses.count(200)
+    assert len(wire.user_texts(servers, sender)) == statuses.count(200)

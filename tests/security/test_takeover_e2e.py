@@ -16,35 +16,18 @@ from __future__ import annotations
 import itertools
 import uuid
 from datetime import datetime, timezone
-from urllib.parse import quote
 
 import pytest
-import requests
 import telegram
 
 from tests import test_channels_e2e as wire
 from tests.chat import CHANNELS, Chat, Widget, collect, message_text
-from tests.servers import TOKEN, say
+from tests.servers import say
 
 
 @pytest.fixture(scope="module")
 def servers(channel_servers):
     return channel_servers
-
-
-def tracker(servers, conversation: str) -> dict:
-    response = requests.get(
-        f"{servers.url}/conversations/{quote(conversation, safe=':+.')}/tracker",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=30,
-    )
-    response.raise_for_status()
-    return response.json()
-
-
-def user_texts(servers, conversation: str) -> list[str]:
-    events = tracker(servers, conversation)["events"]
-    return [e["text"] for e in events if e["event"] == "user"]
 
 
 class Victim:
@@ -80,7 +63,7 @@ class Victim:
 def victims(servers, providers):
     made = {c: Victim(c, servers, providers, n) for n, c in enumerate(CHANNELS)}
     for victim in made.values():
-        stored = user_texts(servers, victim.chat.conversation)
+        stored = wire.user_texts(servers, victim.chat.conversation)
         assert stored and victim.first in stored[0], "the victim's turn was stored"
         assert victim.replies, "the victim was answered"
     return made
@@ -171,7 +154,7 @@ def test_no_channel_can_enter_another_channels_conversation(
     servers, providers, victims, victim_channel, attacker
 ):
     victim = victims[victim_channel]
-    before = tracker(servers, victim.chat.conversation)
+    before = wire.tracker(servers, victim.chat.conversation)
     for target in victim.ids:
         if attacker == victim_channel == "socketio" and target == victim.chat.id:
             # Presenting the widget's own id is how that widget reconnects;
@@ -182,8 +165,8 @@ def test_no_channel_can_enter_another_channels_conversation(
         assert replies, f"{attacker} got no answer at all for {target}"
         assert victim.secrets_in(replies) == [], (target, replies)
         assert landed != victim.chat.conversation
-        assert user_texts(servers, landed)[-len(ATTACK) :] == ATTACK, landed
-    after = tracker(servers, victim.chat.conversation)
+        assert wire.user_texts(servers, landed)[-len(ATTACK) :] == ATTACK, landed
+    after = wire.tracker(servers, victim.chat.conversation)
     assert after["events"] == before["events"]
     assert after["slots"] == before["slots"]
 
@@ -204,7 +187,7 @@ def test_a_widget_that_reconnects_with_its_id_keeps_its_conversation(
     first.close()
     with Widget(servers) as widget:
         assert widget.request_session(first.id) == first.id
-    assert user_texts(servers, first.conversation) == ["does dry needling hurt?"]
+    assert wire.user_texts(servers, first.conversation) == ["does dry needling hurt?"]
 
 
 @pytest.mark.parametrize(
@@ -223,5 +206,5 @@ def test_a_message_before_any_session_request_gets_a_server_id(servers):
         replies = widget.say("does it hurt?", session_id="me")
         confirmed = list(widget.confirmed)
     assert replies and confirmed and confirmed[0] != "me"
-    assert user_texts(servers, f"web:{confirmed[0]}") == ["does it hurt?"]
-    assert user_texts(servers, "web:me") == []
+    assert wire.user_texts(servers, f"web:{confirmed[0]}") == ["does it hurt?"]
+    assert wire.user_texts(servers, "web:me") == []
