@@ -11,11 +11,18 @@ from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from scipy.sparse import hstack
+from scipy.sparse import csr_matrix, hstack
 
 from bot import PROJECT_ROOT
 from bot.evaluate import read_examples
 from bot.nlp.classifier import LinearIntentClassifier, lemmas, normalise, softmax
+from bot.nlp.embeddings import EmbeddingFilesError
+
+# As config.yml has it: n-grams and the token vectors.
+WITH_VECTORS = {
+    **LinearIntentClassifier.get_default_config(),
+    "embeddings": "build/wordllama",
+}
 
 EXAMPLES = {
     "greet": ["hi", "hello there", "hey", "good morning", "hiya"],
@@ -62,9 +69,13 @@ def train(
     context: ExecutionContext,
     examples: list[tuple[str, str]],
     name: str = "classifier",
+    config: dict | None = None,
 ) -> LinearIntentClassifier:
     classifier = LinearIntentClassifier.create(
-        LinearIntentClassifier.get_default_config(), storage, Resource(name), context
+        config or LinearIntentClassifier.get_default_config(),
+        storage,
+        Resource(name),
+        context,
     )
     classifier.train(TrainingData([message(t, intent) for t, intent in examples]))
     return classifier
@@ -78,7 +89,7 @@ def trained(storage, context) -> LinearIntentClassifier:
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory) -> LinearIntentClassifier:
-    """Trained on the bot's own NLU data, for its realistic vocabulary."""
+    """Trained on the bot's own NLU data with the token vectors, as served."""
     examples = [
         pair
         for path in sorted((PROJECT_ROOT / "data" / "nlu").glob("*.yml"))
@@ -88,6 +99,7 @@ def real(tmp_path_factory) -> LinearIntentClassifier:
         LocalModelStorage(tmp_path_factory.mktemp("real")),
         ExecutionContext(GraphSchema({}), "test"),
         examples,
+        config=WITH_VECTORS,
     )
 
 
@@ -159,14 +171,24 @@ def test_one_intent_is_not_enough_to_train(storage, context):
     assert classify(classifier, "hi").get(INTENT) is None
 
 
+def slow_features(classifier: LinearIntentClassifier, msg: Message):
+    """The message's feature row built by the stored sklearn objects."""
+    model = classifier.model
+    text = normalise(msg.get(TEXT))
+    blocks = [model["words"].transform([lemmas(msg)]), model["chars"].transform([text])]
+    if model["vector_weight"]:
+        vector = classifier.vectors.embed(text)
+        blocks.append(csr_matrix(model["vector_weight"] * vector[None, :]))
+    return hstack(blocks).tocsr()
+
+
 def sklearn_ranking(
     classifier: LinearIntentClassifier, msg: Message
 ) -> tuple[list[str], np.ndarray, bool]:
     """rank() computed the slow way, through the stored sklearn objects."""
     model, config = classifier.model, classifier.config
     words = model["words"].transform([lemmas(msg)])
-    chars = model["chars"].transform([normalise(msg.get(TEXT))])
-    scores = model["svm"].decision_function(hstack([words, chars]))[0]
+    scores = model["svm"].decision_function(slow_features(classifier, msg))[0]
     confidences = softmax(scores, config["temperature"])
     if words.nnz == 0:
         confidences = confidences * config["unknown_words_factor"]
@@ -211,14 +233,10 @@ def test_rank_matches_sklearn(request, model, text):
 
 def test_rank_scores_match_decision_function(real):
     model = real.model
+    assert model["vector_weight"] > 0
     for text in TEXTS:
         msg = message(text)
-        features = hstack(
-            [
-                model["words"].transform([lemmas(msg)]),
-                model["chars"].transform([normalise(msg.get(TEXT))]),
-            ]
-        )
+        features = slow_features(real, msg)
         scores, _ = real._fast.scores(lemmas(msg), normalise(msg.get(TEXT)))
         np.testing.assert_allclose(
             scores, model["svm"].decision_function(features)[0], rtol=0, atol=1e-9
@@ -244,3 +262,38 @@ def test_two_intents_rank_both(storage, context):
         assert ranking[0]["name"] == intent
         assert {r["name"] for r in ranking} == {"greet", "faq_does_it_hurt"}
         assert sum(r["confidence"] for r in ranking) == pytest.approx(1.0)
+
+
+def test_vectors_carry_a_paraphrase_the_ngrams_miss(storage, context):
+    """No word of the question is in training; only the vectors can place it."""
+    examples = [
+        ("where is the clinic", "clinic_location"),
+        ("what is your address", "clinic_location"),
+        ("does it hurt", "faq_does_it_hurt"),
+        ("is it painful", "faq_does_it_hurt"),
+    ]
+    plain = train(storage, context, examples, name="plain")
+    with_vectors = train(
+        storage, context, examples, name="vectors", config=WITH_VECTORS
+    )
+    text = "sore??"
+    assert classify(with_vectors, text).get(INTENT)["name"] == "faq_does_it_hurt"
+    plain_ranking = classify(plain, text).get(INTENT_RANKING_KEY)
+    vector_ranking = classify(with_vectors, text).get(INTENT_RANKING_KEY)
+    assert vector_ranking != plain_ranking
+
+
+def test_model_trained_with_vectors_refuses_to_load_without_them(storage, context):
+    examples = [(t, intent) for intent, texts in EXAMPLES.items() for t in texts]
+    train(storage, context, examples, name="vectors", config=WITH_VECTORS)
+    with pytest.raises(EmbeddingFilesError, match="retrain"):
+        LinearIntentClassifier.load(
+            LinearIntentClassifier.get_default_config(),
+            storage,
+            Resource("vectors"),
+            context,
+        )
+    loaded = LinearIntentClassifier.load(
+        WITH_VECTORS, storage, Resource("vectors"), context
+    )
+    assert classify(loaded, "does it hurt").get(INTENT)["name"] == "faq_does_it_hurt"

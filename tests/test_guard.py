@@ -41,6 +41,9 @@ def guard() -> SafetyLanguageGuard:
         "thinking about suicide",
         "I don't want to live anymore",
         "i've been self harming",
+        "I keep wanting to hurt myself at work",
+        "some nights I hurt myself on purpose",
+        "I'm thinking about hurting myself",
     ],
 )
 def test_red_flags_are_recognised(text):
@@ -55,6 +58,9 @@ def test_red_flags_are_recognised(text):
         "what are the side effects",
         "can it help my breathing muscles feel less tight",
         "i hurt my shoulder at the gym",
+        "i hurt myself at work, can workcover pay for it",
+        "hurt myself lifting a couch, is that a physio thing",
+        "just had a stroke of luck, a cancellation came up",
     ],
 )
 def test_ordinary_questions_are_not_red_flags(text):
