@@ -17,10 +17,23 @@ def main(argv: list[str] | None = None) -> int:
         "serve", help="run the Rasa and action servers and the demo website"
     )
     commands.add_parser("shell", help="chat with the assistant in this terminal")
+    process = commands.add_parser(
+        "process", help="run one program in the foreground (containers)"
+    )
+    process.add_argument("name", choices=["rasa", "actions", "web"])
     cluster = commands.add_parser(
         "cluster", help="several Rasa instances behind nginx, PostgreSQL and Redis"
     )
+    cluster.add_argument(
+        "action",
+        nargs="?",
+        choices=["start", "reload"],
+        default="start",
+        help="start the cluster (default), or reload: restart its Rasa "
+        "instances one at a time on the current model, without a failed request",
+    )
     cluster.add_argument("--instances", type=int, default=2)
+    cluster.add_argument("--action-servers", type=int, default=2)
 
     evaluate = commands.add_parser("evaluate", help="score the held-out NLU set")
     evaluate.add_argument(
@@ -104,9 +117,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve()
     if args.command == "cluster":
-        from bot.cluster import run_cluster
+        from bot.cluster import reload, run_cluster
 
-        return run_cluster(args.instances)
+        if args.action == "reload":
+            return reload()
+        return run_cluster(args.instances, args.action_servers)
+    if args.command == "process":
+        from bot.serve import run_one
+
+        return run_one(args.name)
     if args.command == "shell":
         from bot.serve import shell
 

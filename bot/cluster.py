@@ -2,23 +2,38 @@
 
 ``make run-cluster`` runs this on one machine: PostgreSQL (conversations and
 bookings), Redis (Rasa's lock store, so two instances never handle the same
-conversation at once), one action server, N Rasa instances and nginx in
-front of them on ``RASA_PORT``. PostgreSQL, Redis and nginx come from
+conversation at once), N Rasa instances and nginx in
+front of them on ``RASA_PORT``, all under supervisord (bot/supervisor.py).
+Two action servers sit behind the same nginx on ``ACTION_PORT``, so neither
+is a single point of failure. PostgreSQL, Redis and nginx come from
 Debian's packages, installed by ``scripts/`` when missing. ``DATABASE_URL``
 and ``REDIS_URL``, when set, point at existing servers instead.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bot import PROJECT_ROOT
-from bot.serve import api_token_for, start, supervise
-from bot.settings import load_settings
+from bot import PROJECT_ROOT, supervisor
+from bot.serve import api_token_for, programs, run_dir, with_action_token
+from bot.settings import Settings, load_settings
+from bot.supervisor import Program, supervisorctl
+
+LAYOUT_FILE = "cluster.json"
+# How long nginx leaves out an instance whose connection failed.
+FAIL_SECONDS = 2
+# How long a drained instance's requests already in nginx get to finish.
+DRAIN_SECONDS = 1.0
+START_TIMEOUT = 300
 
 SCRIPTS = PROJECT_ROOT / "scripts"
 
@@ -66,10 +81,57 @@ def nginx_binary() -> str:
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def nginx_config(listen_port: int, upstream_ports: list[int], prefix: Path) -> str:
-    """HTTP to the instance with the fewest requests in flight; socket.io
-    stays on one instance per client."""
-    servers = "".join(f"    server 127.0.0.1:{p};\n" for p in upstream_ports)
+def nginx_config(
+    listen_port: int,
+    upstream_ports: Sequence[int],
+    prefix: Path,
+    action_port: int | None = None,
+    action_ports: Sequence[int] = (),
+    down: Sequence[int] = (),
+) -> str:
+    """nginx in front of the Rasa instances and the action servers.
+
+    HTTP goes to the instance with the fewest requests in flight; socket.io
+    stays on one instance per client. A request whose connection fails or
+    times out goes to the next instance; one already sent is never sent
+    twice (nginx retries POSTs only when the upstream never got them). An
+    instance that failed is left out for ``FAIL_SECONDS`` and then tried
+    again: open-source nginx's health check is the traffic itself. ``down``
+    ports take no new requests (``bot cluster reload``)."""
+
+    def servers(ports: Sequence[int]) -> str:
+        return "".join(
+            f"    server 127.0.0.1:{p} max_fails=1 fail_timeout={FAIL_SECONDS}s"
+            f"{' down' if p in down else ''};\n"
+            for p in ports
+        )
+
+    failover = f"""      proxy_next_upstream error timeout;
+      proxy_next_upstream_tries {max(2, len(upstream_ports))};
+      proxy_connect_timeout 2s;
+"""
+    actions = ""
+    if action_port and action_ports:
+        actions = f"""  upstream actions {{
+    least_conn;
+{servers(action_ports)}    keepalive 16;
+  }}
+  server {{
+    listen 127.0.0.1:{action_port};
+    client_max_body_size 32m;
+    location / {{
+      proxy_pass http://actions;
+      # Rasa's calls carry the conversation: streamed on, never spooled.
+      proxy_request_buffering off;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_next_upstream error timeout;
+      proxy_connect_timeout 2s;
+      proxy_read_timeout 30s;
+    }}
+  }}
+"""
     return f"""worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
@@ -77,6 +139,10 @@ events {{ worker_connections 2048; }}
 http {{
   access_log off;
   client_max_body_size 64k;
+  # Bodies and answers stay in memory: nginx's workers may not write where
+  # its master can, and nothing here is large enough to need a disk.
+  client_body_buffer_size 64k;
+  proxy_max_temp_file_size 0;
   client_body_temp_path {prefix}/client_body;
   proxy_temp_path {prefix}/proxy;
   fastcgi_temp_path {prefix}/fastcgi;
@@ -84,11 +150,11 @@ http {{
   scgi_temp_path {prefix}/scgi;
   upstream rasa {{
     least_conn;
-{servers}    keepalive 64;
+{servers(upstream_ports)}    keepalive 64;
   }}
   upstream rasa_socket {{
     ip_hash;
-{servers}  }}
+{servers(upstream_ports)}  }}
   map $http_upgrade $connection_upgrade {{
     default upgrade;
     '' '';
@@ -103,44 +169,145 @@ http {{
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_read_timeout 1h;
-    }}
+{failover}    }}
     location / {{
       proxy_pass http://rasa;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    }}
+{failover}    }}
   }}
-}}
+{actions}}}
 """
 
 
-def run_cluster(instances: int = 2) -> int:
+@dataclass(frozen=True)
+class Layout:
+    """Ports and paths of one running cluster, kept in its run directory so
+    ``bot cluster reload`` finds them."""
+
+    listen_port: int
+    rasa_ports: list[int]
+    action_port: int
+    action_ports: list[int]
+    prefix: str
+
+    @classmethod
+    def of(cls, settings: Settings, instances: int, actions: int) -> Layout:
+        return cls(
+            listen_port=settings.rasa_port,
+            rasa_ports=[settings.rasa_port + 1 + i for i in range(instances)],
+            action_port=settings.action_port,
+            action_ports=[settings.action_port + 1 + i for i in range(actions)],
+            prefix=str(run_dir(settings) / "nginx"),
+        )
+
+    def nginx_config(self, down: Sequence[int] = ()) -> str:
+        return nginx_config(
+            self.listen_port,
+            self.rasa_ports,
+            Path(self.prefix),
+            self.action_port,
+            self.action_ports,
+            down,
+        )
+
+    def save(self, directory: Path) -> None:
+        (directory / LAYOUT_FILE).write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> Layout:
+        return cls(**json.loads((directory / LAYOUT_FILE).read_text()))
+
+
+def write_nginx_config(layout: Layout, down: Sequence[int] = ()) -> Path:
+    prefix = Path(layout.prefix)
+    prefix.mkdir(parents=True, exist_ok=True)
+    config = prefix / "nginx.conf"
+    config.write_text(layout.nginx_config(down))
+    return config
+
+
+def run_cluster(instances: int = 2, actions: int = 2) -> int:
     os.environ.update(local_services())
-    settings = load_settings()
+    settings = with_action_token(load_settings())
     if not settings.model_path.exists():
         print(f"No trained model at {settings.model_path}; run `make run`.")
         return 1
-    ports = [settings.rasa_port + 1 + i for i in range(instances)]
-    prefix = settings.tracker_db.parent / f"nginx-{settings.rasa_port}"
-    prefix.mkdir(parents=True, exist_ok=True)
-    config = prefix / "nginx.conf"
-    config.write_text(nginx_config(settings.rasa_port, ports, prefix))
+    layout = Layout.of(settings, instances, actions)
+    config = write_nginx_config(layout)
     nginx = nginx_binary()
     subprocess.run(
-        [nginx, "-t", "-q", "-p", str(prefix), "-c", str(config)], check=True
+        [nginx, "-t", "-q", "-p", layout.prefix, "-c", str(config)], check=True
     )
-    processes = start(settings, ports, api_token_for(settings), behind_proxy=True)
+    processes = programs(
+        settings,
+        layout.rasa_ports,
+        api_token_for(settings),
+        action_ports=layout.action_ports,
+        behind_proxy=True,
+    )
     processes.append(
-        subprocess.Popen(
-            [nginx, "-p", str(prefix), "-c", str(config), "-g", "daemon off;"]
+        Program(
+            "nginx",
+            [nginx, "-p", layout.prefix, "-c", str(config), "-g", "daemon off;"],
+            {"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            stop_wait=10,
+            # Reloads its configuration on HUP (bot cluster reload).
+            priority=100,
         )
     )
+    directory = run_dir(settings)
+    layout.save(directory)
     print(
-        f"nginx: http://localhost:{settings.rasa_port} -> Rasa on {ports}  "
+        f"nginx: http://localhost:{settings.rasa_port} -> Rasa on "
+        f"{layout.rasa_ports}, actions on {layout.action_ports}  "
         f"database: {settings.database_url.split('@')[-1]}  "
-        f"locks: {settings.redis_url}",
+        f"locks: {settings.redis_url}\n"
+        "supervisord restarts any process that stops; Ctrl-C stops them all; "
+        "`python -m bot cluster reload` loads a new model instance by instance.",
         flush=True,
     )
-    return supervise(processes)
+    return supervisor.run(processes, directory)
+
+
+def reload(settings: Settings | None = None, timeout: float = START_TIMEOUT) -> int:
+    """Restart the Rasa instances one at a time, each out of nginx while it
+    drains and loads the model again, so no request fails."""
+    settings = settings or load_settings()
+    directory = run_dir(settings)
+    try:
+        layout = Layout.load(directory)
+    except FileNotFoundError:
+        print(f"No cluster runs from {directory}; start one with `make run-cluster`.")
+        return 1
+    for i, port in enumerate(layout.rasa_ports, start=1):
+        name = f"rasa-{i}"
+        print(f"{name}: out of nginx, draining, restarting", flush=True)
+        write_nginx_config(layout, down=[port])
+        supervisorctl(directory, "signal", "HUP", "nginx")
+        # nginx's old worker finishes the requests it already passed on.
+        time.sleep(DRAIN_SECONDS)
+        supervisorctl(directory, "restart", name)
+        if not wait_until_answering(port, timeout):
+            write_nginx_config(layout)
+            supervisorctl(directory, "signal", "HUP", "nginx")
+            print(f"{name} did not come back within {timeout:.0f} s; stopped.")
+            return 1
+        write_nginx_config(layout)
+        supervisorctl(directory, "signal", "HUP", "nginx")
+        print(f"{name}: serving the model at {settings.model_path}", flush=True)
+    return 0
+
+
+def wait_until_answering(port: int, timeout: float) -> bool:
+    """Rasa answers its unauthenticated root route once the model is loaded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False

@@ -5,8 +5,9 @@ Redis key, so two instances taking a message for the same conversation at
 the same moment can both believe they hold the lock; our cluster test lost
 one or two of twelve concurrent messages that way. Here the lock is a single
 atomic ``SET NX PX`` with a random token, released only by its owner (a
-compare-and-delete script), and expiring after ``TICKET_LOCK_LIFETIME`` if
-its process dies. Waiters poll every few milliseconds instead of Rasa's one
+compare-and-delete script). It is a lease of ``LEASE_SECONDS`` that its
+holder renews while it works, so it expires within seconds if its process
+is killed. Waiters poll every few milliseconds instead of Rasa's one
 second.
 
 When Redis cannot be reached, Rasa's store fails the message and the user
@@ -37,6 +38,17 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+# The lock is a lease its holder renews every third of it while it works on
+# the message: a holder killed mid-message blocks its conversation for at
+# most this long, instead of Rasa's whole lock lifetime (60 s), and a long
+# action call never loses the lock.
+LEASE_SECONDS = 5.0
 POLL_SECONDS = 0.005
 SOCKET_TIMEOUT_SECONDS = 1.0
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
@@ -51,6 +63,8 @@ class AtomicRedisLockStore(RedisLockStore):
         kwargs.setdefault("socket_timeout", SOCKET_TIMEOUT_SECONDS)
         super().__init__(**kwargs)
         self._release = self.red.register_script(RELEASE)
+        self._extend = self.red.register_script(EXTEND)
+        self.lease_seconds = LEASE_SECONDS
 
     def _key(self, conversation_id: str) -> str:
         return f"{self.key_prefix}mutex:{conversation_id}"
@@ -63,10 +77,11 @@ class AtomicRedisLockStore(RedisLockStore):
         wait_time_in_seconds: float = POLL_SECONDS,
     ) -> AsyncGenerator[None, None]:
         key, token = self._key(conversation_id), uuid.uuid4().hex
-        lifetime_ms = max(1, int(lock_lifetime * 1000))
+        lease = min(self.lease_seconds, lock_lifetime)
+        lease_ms = max(1, int(lease * 1000))
         deadline = time.monotonic() + lock_lifetime
         try:
-            while not self.red.set(key, token, nx=True, px=lifetime_ms):
+            while not self.red.set(key, token, nx=True, px=lease_ms):
                 if time.monotonic() > deadline:
                     raise LockError(
                         f"Could not lock conversation {conversation_id} within "
@@ -82,9 +97,11 @@ class AtomicRedisLockStore(RedisLockStore):
             )
             yield None
             return
+        renewal = asyncio.create_task(self._renew(key, token, lease_ms))
         try:
             yield None
         finally:
+            renewal.cancel()
             try:
                 self._release(keys=[key], args=[token])
             except UNREACHABLE as error:
@@ -93,5 +110,16 @@ class AtomicRedisLockStore(RedisLockStore):
                     "in %s s",
                     error,
                     conversation_id,
-                    lock_lifetime,
+                    lease,
                 )
+
+    async def _renew(self, key: str, token: str, lease_ms: int) -> None:
+        """Extend our lease every third of it, until cancelled or lost."""
+        while True:
+            await asyncio.sleep(lease_ms / 3000)
+            try:
+                if not self._extend(keys=[key], args=[token, lease_ms]):
+                    logger.warning("lost the lock %s while holding it", key)
+                    return
+            except UNREACHABLE as error:
+                logger.error("Redis unreachable (%s); lock %s not renewed", error, key)

@@ -1,24 +1,23 @@
-"""Start the action server, the Rasa server(s) and the demo website together,
-stop them together."""
+"""The action server, the Rasa server(s) and the demo website, run together
+under supervisord (bot/supervisor.py): one that dies is started again, Ctrl-C
+stops them all."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import PROJECT_ROOT
+from bot import PROJECT_ROOT, supervisor
 from bot.channels.credentials import write_credentials
 from bot.endpoints import write_endpoints
 from bot.private_files import kept_secret
 from bot.settings import Settings, load_settings, secret
+from bot.supervisor import CONFIG_FILE, Program
 
 PUBLIC_REQUEST_MAX_SIZE = 64 * 1024
 ACTION_REQUEST_MAX_SIZE = 32 * 1024 * 1024
@@ -70,13 +69,13 @@ def with_action_token(settings: Settings) -> Settings:
     return dataclasses.replace(settings, action_token=secrets.token_urlsafe(32))
 
 
-def action_server_command(settings: Settings) -> list[str]:
+def action_server_command(settings: Settings, port: int | None = None) -> list[str]:
     """rasa-sdk's own entry point: ``rasa run actions`` runs the same server but
     first imports Rasa and TensorFlow, which cost the action server about
     400 MB and seconds of start-up for nothing."""
     return [
         sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-        "--port", str(settings.action_port),
+        "--port", str(port or settings.action_port),
     ]  # fmt: skip
 
 
@@ -91,8 +90,6 @@ def rasa_server_command(settings: Settings, config_dir: Path, port: int) -> list
         "--port", str(port),
         "--endpoints", str(config_dir / "endpoints.yml"),
         "--credentials", str(config_dir / "credentials.yml"),
-        # "=" form: a token may start with "-", which argparse would take
-        # for an option.
         "--enable-api",
         "--cors", *settings.web.allowed_origins,
     ]  # fmt: skip
@@ -105,47 +102,36 @@ def write_config(settings: Settings, config_dir: Path) -> Path:
     return config_dir
 
 
-def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 300) -> bool:
-    """Rasa answers its unauthenticated root route once the model is loaded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
+def run_dir(settings: Settings) -> Path:
+    """Where one deployment keeps its generated files: endpoints, credentials,
+    supervisord's configuration and socket."""
+    return settings.tracker_db.parent / f"run-{settings.rasa_port}"
 
 
-def start(
+def programs(
     settings: Settings,
     rasa_ports: Sequence[int],
     api_token: str,
+    action_ports: Sequence[int] = (),
     behind_proxy: bool = False,
-) -> list[subprocess.Popen]:
-    """Action server, one Rasa server per port, and the demo website.
+) -> list[Program]:
+    """The action server(s), one Rasa server per port, and the demo website.
 
-    Rasa instances start one after the other: loading a model takes both
-    cores, so the first one answers sooner when the others wait for it.
+    ``action_ports``: several action servers (behind nginx, which then owns
+    ``ACTION_PORT``); empty for one action server on ``ACTION_PORT``.
     ``behind_proxy``: each request passed one proxy (nginx), whose
     ``X-Forwarded-For`` names the client the flood limits count."""
-    settings = with_action_token(settings)
     settings.tracker_db.parent.mkdir(parents=True, exist_ok=True)
-    config_dir = write_config(
-        settings, settings.tracker_db.parent / f"run-{settings.rasa_port}"
-    )
+    config_dir = write_config(settings, run_dir(settings))
     env = environment(settings)
-
-    def run(command: list[str], env: dict[str, str] = env) -> subprocess.Popen:
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
-
-    processes = [
-        run(
-            action_server_command(settings),
-            action_server_environment(env, settings),
-        ),
-        run([sys.executable, "-m", "bot.web"]),
-    ]
+    actions_env = action_server_environment(env, settings)
+    if action_ports:
+        actions = [
+            Program(f"actions-{i}", action_server_command(settings, port), actions_env)
+            for i, port in enumerate(action_ports, start=1)
+        ]
+    else:
+        actions = [Program("actions", action_server_command(settings), actions_env)]
     rasa_env = {
         **env,
         "RASA_API_TOKEN": api_token,
@@ -155,12 +141,17 @@ def start(
         rasa_env.setdefault("SANIC_PROXIES_COUNT", "1")
     rasa_env.pop("RASA_API_TOKEN_FILE", None)
     rasa_env.pop("WIDGET_SECRET_FILE", None)
-    for i, port in enumerate(rasa_ports):
-        rasa = run(rasa_server_command(settings, config_dir, port), rasa_env)
-        processes.append(rasa)
-        if i + 1 < len(rasa_ports) and not wait_until_up(port, rasa):
-            break
-    return processes
+    names = (
+        ["rasa"]
+        if len(rasa_ports) == 1
+        else [f"rasa-{i}" for i in range(1, len(rasa_ports) + 1)]
+    )
+    rasa = [
+        Program(name, rasa_server_command(settings, config_dir, port), rasa_env)
+        for name, port in zip(names, rasa_ports, strict=False)
+    ]
+    website = Program("web", [sys.executable, "-m", "bot.web"], env)
+    return [*actions, *rasa, website]
 
 
 def widget_secret(settings: Settings) -> str:
@@ -184,45 +175,46 @@ def api_token_for(settings: Settings) -> str:
     return token
 
 
-def supervise(processes: Sequence[subprocess.Popen]) -> int:
-    """Wait until one process exits or we are interrupted, then stop them all."""
-    stopping = False
-
-    def stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        while not stopping and all(p.poll() is None for p in processes):
-            time.sleep(0.5)
-    finally:
-        for p in processes:
-            if p.poll() is None:
-                p.terminate()
-        for p in processes:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    return 0 if stopping else 1
-
-
 def serve(settings: Settings | None = None) -> int:
-    """Run the servers until one exits or we are interrupted."""
+    """Run the servers under supervisord until interrupted."""
     settings = settings or load_settings()
     if not settings.model_path.exists():
         print(f"No trained model at {settings.model_path}; run `make run`.")
         return 1
-    processes = start(settings, [settings.rasa_port], api_token_for(settings))
+    settings = with_action_token(settings)
+    processes = programs(settings, [settings.rasa_port], api_token_for(settings))
     print(
         f"Rasa: http://localhost:{settings.rasa_port}/webhooks/rest/webhook  "
         f"actions: http://localhost:{settings.action_port}/webhook  "
-        f"website with the chat widget: http://localhost:{settings.web.port}/",
+        f"website with the chat widget: http://localhost:{settings.web.port}/\n"
+        "supervisord restarts any process that stops; Ctrl-C stops them all. "
+        f"Status: .venv/bin/supervisorctl -c {run_dir(settings) / CONFIG_FILE} "
+        "status",
         flush=True,
     )
-    return supervise(processes)
+    return supervisor.run(processes, run_dir(settings))
+
+
+def run_one(name: str, settings: Settings | None = None) -> int:
+    """Become one of the programs (``rasa``, ``actions`` or ``web``), for a
+    container whose orchestrator supervises it. Replicas must share their
+    secrets, so none is made up here."""
+    settings = settings or load_settings()
+    shared = {
+        "RASA_API_TOKEN": settings.api_token,
+        "ACTION_SERVER_TOKEN": settings.action_token,
+        "WIDGET_SECRET": secret("WIDGET_SECRET"),
+    }
+    missing = [key for key, value in shared.items() if not value]
+    if missing:
+        print(f"Set {', '.join(missing)}: every replica needs the same value.")
+        return 2
+    for program in programs(settings, [settings.rasa_port], settings.api_token):
+        if program.name == name:
+            sys.stdout.flush()
+            os.execvpe(program.command[0], list(program.command), program.environment)
+    print(f"No program called {name!r}; choose rasa, actions or web.")
+    return 2
 
 
 def shell(settings: Settings | None = None) -> int:

@@ -170,3 +170,88 @@ def fresh_postgres_database(prefix: str) -> str:
     if not base:
         pytest.fail("TEST_POSTGRES_URL not set: .ci/run starts PostgreSQL")
     return create_database(base, f"{prefix}_{uuid.uuid4().hex[:8]}")
+
+
+class Cluster:
+    """``python -m bot cluster`` on free ports in its own session, with a
+    fresh PostgreSQL database and the test Redis."""
+
+    def __init__(self, root: Path, database_url: str, env: dict | None = None):
+        from bot.bench.servers import free_port_block
+
+        self.root = root
+        self.database_url = database_url
+        self.port = free_port_block(3)
+        self.action_port = free_port_block(3)
+        redis_url = os.environ.get("TEST_REDIS_URL")
+        if not redis_url:
+            raise RuntimeError("TEST_REDIS_URL not set: .ci/run starts Redis")
+        self.env = {
+            **os.environ,
+            "RASA_PORT": str(self.port),
+            "ACTION_PORT": str(self.action_port),
+            "WEB_PORT": str(free_port()),
+            "TRACKER_DB": str(root / "unused.db"),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "RASA_API_TOKEN": TOKEN,
+            "MODEL_PATH": str(MODEL),
+            "CLINIC_SETTINGS": str(PROJECT_ROOT / "tests/fixtures/always_open.yml"),
+            **(env or {}),
+        }
+        self.log = root / "cluster.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def urls(self) -> list[str]:
+        """nginx, then each Rasa instance."""
+        return [
+            f"http://127.0.0.1:{p}" for p in (self.port, self.port + 1, self.port + 2)
+        ]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / f"run-{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "cluster", "--instances", "2"],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=self.log.open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"cluster exited; see {self.log}")
+            if self.ready():
+                return
+            time.sleep(1)
+        raise RuntimeError(f"cluster not ready; see {self.log}")
+
+    def ready(self) -> bool:
+        try:
+            return all(
+                requests.get(
+                    f"{u}/status",
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                    timeout=2,
+                ).ok
+                for u in self.urls
+            ) and all(
+                requests.get(f"http://127.0.0.1:{p}/health", timeout=2).ok
+                for p in (self.action_port + 1, self.action_port + 2)
+            )
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()

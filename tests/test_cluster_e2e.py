@@ -6,28 +6,15 @@ concurrent messages for one sender are each answered exactly once, in order.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
-from tests.servers import MODEL, TOKEN, free_port, fresh_postgres_database, say
-
-
-def required(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        pytest.fail(f"{name} not set: .ci/run starts PostgreSQL and Redis")
-    return value
+from tests.servers import MODEL, TOKEN, Cluster, fresh_postgres_database, say
 
 
 @pytest.fixture(scope="module")
@@ -39,56 +26,16 @@ def database_url():
 def cluster(tmp_path_factory, database_url):
     if not MODEL.exists():
         pytest.fail("no trained model; run `make train`")
-    root = tmp_path_factory.mktemp("cluster")
-    port = free_port()
-    while free_port() in (port + 1, port + 2):
-        port = free_port()
-    env = {
-        **os.environ,
-        "RASA_PORT": str(port),
-        "ACTION_PORT": str(free_port()),
-        "WEB_PORT": str(free_port()),
-        "TRACKER_DB": str(root / "unused.db"),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": required("TEST_REDIS_URL"),
-        "RASA_API_TOKEN": TOKEN,
-        "MODEL_PATH": str(MODEL),
-        "CLINIC_SETTINGS": str(PROJECT_ROOT / "tests/fixtures/always_open.yml"),
-        # The burst below tests the lock shared by the instances; the flood
-        # limit (429 beyond 5 at once) has its own tests in tests/security.
-        "FLOOD_PER_CONVERSATION": "12",
-    }
-    log = (root / "cluster.log").open("a")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "cluster", "--instances", "2"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    # The burst below tests the lock shared by the instances; the flood
+    # limit (429 beyond 5 at once) has its own tests in tests/security.
+    servers = Cluster(
+        tmp_path_factory.mktemp("cluster"),
+        database_url,
+        {"FLOOD_PER_CONVERSATION": "12"},
     )
-    urls = [f"http://127.0.0.1:{p}" for p in (port, port + 1, port + 2)]
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"cluster exited; see {root / 'cluster.log'}"
-        try:
-            if all(
-                requests.get(
-                    f"{u}/status",
-                    headers={"Authorization": f"Bearer {TOKEN}"},
-                    timeout=2,
-                ).ok
-                for u in urls
-            ):
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    else:
-        pytest.fail(f"cluster not ready; see {root / 'cluster.log'}")
-    yield urls
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=60)
+    servers.start()
+    yield servers.urls
+    servers.stop()
 
 
 def test_a_booking_alternating_between_instances(cluster, database_url):

@@ -56,6 +56,13 @@ async def test_gives_up_after_the_lifetime(stores):
 
 
 async def test_an_expired_lock_is_not_released_by_its_old_owner(stores):
+    """A holder that stopped renewing (frozen) loses the lock; when it wakes
+    up, its release must not free the lock of the one who took over."""
+
+    async def frozen(*_):
+        return None
+
+    stores[0]._renew = frozen
     old = stores[0].lock("expiring", lock_lifetime=0.05)
     await old.__aenter__()
     await asyncio.sleep(0.1)
@@ -64,6 +71,32 @@ async def test_an_expired_lock_is_not_released_by_its_old_owner(stores):
         with pytest.raises(LockError):
             async with stores[2].lock("expiring", lock_lifetime=0.2):
                 pass
+
+
+async def test_a_killed_holder_blocks_its_conversation_only_for_the_lease(stores):
+    """A process killed mid-message leaves its key behind, unrenewed."""
+    store = stores[1]
+    store.lease_seconds = 0.5
+    store.red.set(store._key("orphaned"), "token-of-a-dead-process", px=500)
+    started = loop_time()
+    async with store.lock("orphaned", lock_lifetime=10):
+        waited = loop_time() - started
+    assert 0.3 < waited < 2.0
+
+
+async def test_a_holder_keeps_the_lock_past_its_lease_while_it_works(stores):
+    for store in stores:
+        store.lease_seconds = 0.3
+    async with stores[0].lock("long-message", lock_lifetime=10):
+        with pytest.raises(LockError):
+            async with stores[1].lock("long-message", lock_lifetime=1.0):
+                pass
+    async with stores[1].lock("long-message", lock_lifetime=1.0):
+        pass
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def unused_port() -> int:

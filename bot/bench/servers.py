@@ -372,7 +372,8 @@ class Deployment:
             **base_env(),
             **env,
             "RASA_PORT": str(self.rasa_port),
-            "ACTION_PORT": str(free_port()),
+            # bot cluster runs two action servers on ACTION_PORT + 1 and + 2.
+            "ACTION_PORT": str(free_port_block(3)),
             "WEB_PORT": str(free_port()),
             "RASA_API_TOKEN": token,
         }
@@ -400,7 +401,10 @@ class Deployment:
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.started_at = time.monotonic()
-        with self.log.open("w") as output:
+        # Append mode: supervisord and every program it runs write to this
+        # one file through their own handles.
+        self.log.write_text("")
+        with self.log.open("a") as output:
             self.process = subprocess.Popen(
                 self.command(),
                 cwd=PROJECT_ROOT,

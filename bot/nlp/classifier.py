@@ -9,7 +9,7 @@ well under a millisecond and needs no TensorFlow graph, which saved about
 The token vectors (bot/nlp/embeddings.py) let a question worded unlike any
 training example still land near the examples that mean the same; with them,
 accuracy on questions people asked elsewhere rose by 2-3 points at the same
-training data (README, "Understanding").
+training data (README, "NLU configuration, measured").
 
 Confidences are a softmax over the SVM's decision scores. A message without a
 single word seen in training ("blorp", "asdf") has its confidences damped, so

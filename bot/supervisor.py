@@ -1,0 +1,198 @@
+"""Run the project's processes under supervisord.
+
+supervisord (a kept, widely used supervisor) restarts a process that dies,
+with a back-off when it keeps failing at start-up, logs every exit and start,
+and stops everything on Ctrl-C or SIGTERM, giving each process time to answer
+what it already received. ``supervisorctl`` (or ``python -m bot cluster
+reload``) restarts one process at a time.
+
+Each program starts through ``python -m bot.supervisor exec <env file> --
+command``: the environment, secrets included, is read from an owner-only
+JSON file instead of being written into supervisord's configuration (where
+its quoting and ``%`` rules would apply), and the process asks the kernel
+to end it if supervisord itself dies, so a killed supervisor leaves nothing
+behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+from bot import PROJECT_ROOT
+from bot.private_files import write_private_text
+
+CONFIG_FILE = "supervisord.conf"
+SOCKET_FILE = "supervisor.sock"
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Program:
+    """One supervised process: its name, command line and environment."""
+
+    name: str
+    command: Sequence[str]
+    environment: dict[str, str]
+    # Seconds supervisord waits after SIGTERM (messages in flight get
+    # answered) before it sends SIGKILL.
+    stop_wait: int = 30
+    # Lower starts first.
+    priority: int = 500
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _escape(value: str) -> str:
+    """supervisord expands ``%(name)s`` in its values; a literal % doubles."""
+    return value.replace("%", "%%")
+
+
+def config_text(programs: Sequence[Program], run_dir: Path) -> str:
+    """supervisord.conf for these programs; every log line goes to stdout."""
+    lines = [
+        "[supervisord]",
+        "nodaemon=true",
+        # In the foreground supervisord also writes its log to stdout.
+        f"logfile={_escape(str(run_dir / 'supervisord.log'))}",
+        "logfile_maxbytes=10MB",
+        "logfile_backups=3",
+        "loglevel=info",
+        f"pidfile={_escape(str(run_dir / 'supervisord.pid'))}",
+        f"childlogdir={_escape(str(run_dir))}",
+        "",
+        "[unix_http_server]",
+        f"file={_escape(str(run_dir / SOCKET_FILE))}",
+        "chmod=0700",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = "
+        "supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{_escape(str(run_dir / SOCKET_FILE))}",
+        "",
+    ]
+    for program in programs:
+        env_file = run_dir / "env" / f"{program.name}.json"
+        command = [sys.executable, "-m", "bot.supervisor", "exec", str(env_file), "--"]
+        options = {
+            "command": _escape(shlex.join([*command, *program.command])),
+            "directory": _escape(str(PROJECT_ROOT)),
+            "priority": str(program.priority),
+            "autostart": "true",
+            # Restart whenever it exits, expected or not. Dying within
+            # startsecs of a start counts as a failed start: supervisord then
+            # waits 1, 2, 3 ... s between tries and gives up after
+            # startretries (the process is then FATAL and the log says so).
+            "autorestart": "true",
+            "startsecs": "1",
+            "startretries": "10",
+            "stopsignal": "TERM",
+            "stopwaitsecs": str(program.stop_wait),
+            "stopasgroup": "true",
+            "killasgroup": "true",
+            "redirect_stderr": "true",
+            "stdout_logfile": "/dev/stdout",
+            "stdout_logfile_maxbytes": "0",
+            **program.extra,
+        }
+        lines.append(f"[program:{program.name}]")
+        lines.extend(f"{key}={value}" for key, value in options.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_config(programs: Sequence[Program], run_dir: Path) -> Path:
+    """The configuration and one owner-only environment file per program."""
+    (run_dir / "env").mkdir(parents=True, exist_ok=True)
+    os.chmod(run_dir / "env", 0o700)
+    for program in programs:
+        write_private_text(
+            run_dir / "env" / f"{program.name}.json",
+            json.dumps(program.environment, sort_keys=True),
+        )
+    config = run_dir / CONFIG_FILE
+    write_private_text(config, config_text(programs, run_dir))
+    return config
+
+
+def supervisord_bin() -> str:
+    return str(Path(sys.executable).with_name("supervisord"))
+
+
+def supervisorctl(run_dir: Path, *args: str, check: bool = True):
+    """Run ``supervisorctl`` against the supervisord serving ``run_dir``."""
+    command = [
+        str(Path(sys.executable).with_name("supervisorctl")),
+        "-c", str(run_dir / CONFIG_FILE), *args,
+    ]  # fmt: skip
+    return subprocess.run(command, check=check, capture_output=True, text=True)
+
+
+def run(programs: Sequence[Program], run_dir: Path) -> NoReturn:
+    """Become supervisord, in the foreground, with these programs: no parent
+    of ours is left whose death could matter, and Ctrl-C or SIGTERM reach
+    supervisord itself, which stops every program gracefully."""
+    config = write_config(programs, run_dir)
+    sys.stdout.flush()
+    os.execve(
+        supervisord_bin(),
+        [supervisord_bin(), "--nodaemon", "--configuration", str(config)],
+        _supervisord_environment(),
+    )
+
+
+def _supervisord_environment() -> dict[str, str]:
+    """supervisord needs no secrets; each program reads its own env file."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER")
+    return {name: os.environ[name] for name in keep if name in os.environ}
+
+
+def wait_until_running(run_dir: Path, names: Sequence[str], timeout: float) -> bool:
+    """Whether every named program reached RUNNING within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = supervisorctl(run_dir, "status", *names, check=False)
+        states = [line.split()[1] for line in result.stdout.splitlines() if line]
+        if len(states) == len(names) and all(s == "RUNNING" for s in states):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def exec_program(env_file: Path, command: Sequence[str]) -> None:
+    """Replace this process with ``command`` in the saved environment, ended
+    by the kernel should supervisord die."""
+    environment = json.loads(env_file.read_text(encoding="utf-8"))
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+    if os.getppid() == 1:
+        # supervisord died between fork and prctl.
+        sys.exit(1)
+    os.execvpe(command[0], list(command), environment)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) < 4 or argv[0] != "exec" or argv[2] != "--":
+        print("usage: python -m bot.supervisor exec ENV_FILE -- COMMAND ...")
+        return 2
+    exec_program(Path(argv[1]), argv[3:])
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

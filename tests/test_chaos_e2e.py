@@ -1,0 +1,183 @@
+"""kill -9 under load: the cluster keeps booking patients.
+
+Two Rasa instances and two action servers behind nginx, under supervisord,
+with PostgreSQL and Redis. Patients book over REST while one Rasa instance,
+then an action server, then a Rasa instance twice (the second time while it
+loads its model) are killed. A widget conversation outlives the death of the
+instance its socket was on. Bounded: about two minutes, loopback only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+import socketio
+
+from bot import PROJECT_ROOT
+from bot.bench import chaos
+from bot.booking.store import BookingStore
+from tests.servers import MODEL, Cluster, fresh_postgres_database
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if not MODEL.exists():
+        pytest.fail("no trained model; run `make train`")
+    servers = Cluster(
+        tmp_path_factory.mktemp("chaos"), fresh_postgres_database("chaos")
+    )
+    servers.start()
+    yield servers
+    servers.stop()
+
+
+def targets(cluster: Cluster) -> tuple[list[chaos.Target], list[chaos.Target]]:
+    rasa = [
+        chaos.Target(f"rasa-{i}", f"{url}/")
+        for i, url in enumerate(cluster.urls[1:], 1)
+    ]
+    actions = [
+        chaos.Target(
+            f"actions-{i}", f"http://127.0.0.1:{cluster.action_port + i}/health"
+        )
+        for i in (1, 2)
+    ]
+    return rasa, actions
+
+
+def test_bookings_survive_kill_9_of_rasa_and_the_action_server(cluster):
+    rasa, actions = targets(cluster)
+    result = chaos.run(
+        cluster.urls[0], cluster.run_dir, cluster.database_url, rasa, actions
+    )
+    print(result.summary())
+    assert result.conversations >= 50, result.summary()
+    assert result.problems() == [], (result.summary(), result.failures[:10])
+    for name, seconds in result.recoveries.items():
+        assert seconds <= chaos.MAX_RECOVERY_SECONDS, (name, seconds)
+    # Every process is back, under the same supervisor.
+    for target in rasa + actions:
+        assert chaos.pid_of(cluster.run_dir, target.program), target.program
+        assert chaos.serving(target.health_url), target.program
+
+
+class Widget:
+    """A socket.io client that behaves as clinic-chat.js does: on every
+    (re)connection it asks for its session again with the id it was given."""
+
+    def __init__(self, url: str, origin: str) -> None:
+        self.session_id: str | None = None
+        self.confirmed = threading.Event()
+        self.replies: list[str] = []
+        self.client = socketio.Client(reconnection=True, reconnection_delay=0.5)
+        self.client.on("connect", self._connected)
+        self.client.on("session_confirm", self._confirm)
+        self.client.on("bot_uttered", lambda m: self.replies.append(m.get("text", "")))
+        self.client.connect(
+            url,
+            socketio_path="/socket.io",
+            headers={"Origin": origin},
+            transports=["polling"],
+            wait_timeout=30,
+        )
+        assert self.confirmed.wait(30), "no session_confirm"
+
+    def _connected(self) -> None:
+        self.confirmed.clear()
+        self.client.emit("session_request", {"session_id": self.session_id})
+
+    def _confirm(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.confirmed.set()
+
+    def say(self, text: str, timeout: float = 40) -> list[str]:
+        """Send once connected; the replies that follow within a quiet spell."""
+        deadline = time.monotonic() + timeout
+        while not (self.client.connected and self.confirmed.is_set()):
+            assert time.monotonic() < deadline, "widget did not reconnect"
+            time.sleep(0.1)
+        before = len(self.replies)
+        self.client.emit("user_uttered", {"message": text})
+        while len(self.replies) == before:
+            assert time.monotonic() < deadline, f"no reply to {text!r}"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        return self.replies[before:]
+
+
+def test_a_widget_conversation_outlives_its_instance(cluster):
+    rasa, _ = targets(cluster)
+    widget = Widget(cluster.urls[0], f"http://localhost:{cluster.env['WEB_PORT']}")
+    try:
+        first_id = widget.session_id
+        assert any("first name" in r for r in widget.say("I'd like to book please"))
+        assert any("phone" in r for r in widget.say("Robin"))
+        # Whichever instance holds the socket dies; the other takes over.
+        for target in rasa:
+            killed_at = time.monotonic()
+            pid = chaos.kill(cluster.run_dir, target.program)
+            assert (
+                chaos.seconds_until_serving(
+                    cluster.run_dir, target.program, pid, target.health_url, killed_at
+                )
+                <= chaos.MAX_RECOVERY_SECONDS
+            )
+        assert any("email" in r for r in widget.say("0412 345 678"))
+        widget.say("skip")
+        widget.say("any time")
+        summary = " ".join(widget.say("sore lower back"))
+        assert "Robin" in summary, summary
+        done = " ".join(widget.say("yes"))
+        assert "reference is" in done, done
+        assert widget.session_id == first_id
+    finally:
+        widget.client.disconnect()
+    [booking] = [
+        b
+        for b in BookingStore(cluster.database_url).list()
+        if b.conversation_id == f"web:{first_id}"
+    ]
+    assert (booking.name, booking.concern) == ("Robin", "sore lower back")
+
+
+def test_a_chaos_run_counts_a_stored_twice_and_a_lost_booking(cluster):
+    """The counting itself: a reference shown but not stored is lost; two
+    stored for one conversation are stored twice."""
+    tag = f"count{uuid.uuid4().hex[:6]}"
+    tally = chaos.Tally(started=2, completed=2)
+    tally.references = {f"{tag}-0-a": "DN-ZZZZ", f"{tag}-0-b": "DN-YYYY"}
+    result = chaos.count(tally, cluster.database_url, tag, {"rasa-1 killed": 16.0})
+    assert result.lost == 2 and result.stored_twice == 0
+    problems = " ".join(result.problems())
+    assert "not stored" in problems and "16.0 s" in problems
+
+
+def test_cluster_reload_restarts_every_instance_without_a_failed_request(cluster):
+    """How a clinic ships new answers: ``bot cluster reload`` while patients
+    keep asking; no request may fail or come back empty."""
+    before = [chaos.pid_of(cluster.run_dir, f"rasa-{i}") for i in (1, 2)]
+    patients = chaos.Patients(cluster.urls[0], workers=4, pause=0.1, tag="reload")
+    patients.start()
+    try:
+        reload = subprocess.run(
+            [sys.executable, "-m", "bot", "cluster", "reload"],
+            cwd=PROJECT_ROOT,
+            env=cluster.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        tally = patients.stop()
+    assert reload.returncode == 0, reload.stdout + reload.stderr
+    after = [chaos.pid_of(cluster.run_dir, f"rasa-{i}") for i in (1, 2)]
+    assert all(after) and not set(after) & set(before), (before, after)
+    assert tally.started >= 8
+    assert tally.failures == [] and tally.retries == 0, tally.failures[:5]
+    assert tally.empty_replies == 0
+    assert tally.completed == tally.started

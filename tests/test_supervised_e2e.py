@@ -1,0 +1,52 @@
+"""``make run`` under supervisord: kill -9 any one process and it serves again.
+
+The action server, the Rasa server and the website each die once; each is
+started again within the target time, and a patient then books as usual.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.bench import chaos
+from tests.servers import MODEL, Servers
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    if not MODEL.exists():
+        pytest.fail("no trained model; run `make train`")
+    root = tmp_path_factory.mktemp("supervised")
+    running = Servers(root / "conversations.db", root / "servers.log")
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize("program", ["actions", "rasa", "web"])
+def test_a_killed_process_serves_again(servers, program):
+    run_dir = servers.tracker_db.parent / f"run-{servers.rasa_port}"
+    health = {
+        "actions": f"http://127.0.0.1:{servers.action_port}/health",
+        "rasa": f"{servers.url}/",
+        "web": f"http://127.0.0.1:{servers.web_port}/",
+    }[program]
+    others = {name: chaos.pid_of(run_dir, name) for name in ("actions", "rasa", "web")}
+    killed_at = time.monotonic()
+    pid = chaos.kill(run_dir, program)
+    seconds = chaos.seconds_until_serving(run_dir, program, pid, health, killed_at)
+    assert seconds <= chaos.MAX_RECOVERY_SECONDS, seconds
+    # The others were never touched.
+    for name, other_pid in others.items():
+        if name != program:
+            assert chaos.pid_of(run_dir, name) == other_pid, name
+    user = f"after-{program}"
+    replies = []
+    for text in chaos.BOOKING:
+        replies = servers.say(user, text)
+        assert replies, text
+    assert any("reference is" in r.get("text", "") for r in replies), replies
+    log = servers.log.read_text(errors="replace")
+    assert f"exited: {program} (terminated by SIGKILL; not expected)" in log
