@@ -82,12 +82,12 @@ def nginx_binary() -> str:
 
 
 def nginx_config(
-    listen_port: int,
-    upstream_ports: Sequence[int],
+    listen: str,
+    rasa: Sequence[str],
     prefix: Path,
-    action_port: int | None = None,
-    action_ports: Sequence[int] = (),
-    down: Sequence[int] = (),
+    actions_listen: str | None = None,
+    actions: Sequence[str] = (),
+    down: Sequence[str] = (),
 ) -> str:
     """nginx in front of the Rasa instances and the action servers.
 
@@ -97,27 +97,29 @@ def nginx_config(
     twice (nginx retries POSTs only when the upstream never got them). An
     instance that failed is left out for ``FAIL_SECONDS`` and then tried
     again: open-source nginx's health check is the traffic itself. ``down``
-    ports take no new requests (``bot cluster reload``)."""
+    addresses take no new requests (``bot cluster reload``). Addresses are
+    ``host:port``; ``bot cluster`` uses the loopback, ``deploy/compose``
+    the services' names."""
 
-    def servers(ports: Sequence[int]) -> str:
+    def servers(addresses: Sequence[str]) -> str:
         return "".join(
-            f"    server 127.0.0.1:{p} max_fails=1 fail_timeout={FAIL_SECONDS}s"
-            f"{' down' if p in down else ''};\n"
-            for p in ports
+            f"    server {a} max_fails=1 fail_timeout={FAIL_SECONDS}s"
+            f"{' down' if a in down else ''};\n"
+            for a in addresses
         )
 
     failover = f"""      proxy_next_upstream error timeout;
-      proxy_next_upstream_tries {max(2, len(upstream_ports))};
+      proxy_next_upstream_tries {max(2, len(rasa))};
       proxy_connect_timeout 2s;
 """
-    actions = ""
-    if action_port and action_ports:
-        actions = f"""  upstream actions {{
+    action_server = ""
+    if actions_listen and actions:
+        action_server = f"""  upstream actions {{
     least_conn;
-{servers(action_ports)}    keepalive 16;
+{servers(actions)}    keepalive 16;
   }}
   server {{
-    listen 127.0.0.1:{action_port};
+    listen {actions_listen};
     client_max_body_size 32m;
     location / {{
       proxy_pass http://actions;
@@ -150,17 +152,17 @@ http {{
   scgi_temp_path {prefix}/scgi;
   upstream rasa {{
     least_conn;
-{servers(upstream_ports)}    keepalive 64;
+{servers(rasa)}    keepalive 64;
   }}
   upstream rasa_socket {{
     ip_hash;
-{servers(upstream_ports)}  }}
+{servers(rasa)}  }}
   map $http_upgrade $connection_upgrade {{
     default upgrade;
     '' '';
   }}
   server {{
-    listen {listen_port};
+    listen {listen};
     location /socket.io/ {{
       proxy_pass http://rasa_socket;
       proxy_http_version 1.1;
@@ -178,7 +180,7 @@ http {{
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
 {failover}    }}
   }}
-{actions}}}
+{action_server}}}
 """
 
 
@@ -204,13 +206,16 @@ class Layout:
         )
 
     def nginx_config(self, down: Sequence[int] = ()) -> str:
+        def loopback(ports: Sequence[int]) -> list[str]:
+            return [f"127.0.0.1:{p}" for p in ports]
+
         return nginx_config(
-            self.listen_port,
-            self.rasa_ports,
+            str(self.listen_port),
+            loopback(self.rasa_ports),
             Path(self.prefix),
-            self.action_port,
-            self.action_ports,
-            down,
+            f"127.0.0.1:{self.action_port}",
+            loopback(self.action_ports),
+            loopback(down),
         )
 
     def save(self, directory: Path) -> None:
@@ -311,3 +316,15 @@ def wait_until_answering(port: int, timeout: float) -> bool:
         except OSError:
             time.sleep(0.2)
     return False
+
+
+def compose_nginx_config() -> str:
+    """deploy/compose/nginx.conf: the same front as ``bot cluster``, in front
+    of docker-compose's services (tests/test_deploy.py keeps them equal)."""
+    return nginx_config(
+        "5005",
+        ["rasa-1:5005", "rasa-2:5005"],
+        Path("/tmp"),
+        "5055",
+        ["actions-1:5055", "actions-2:5055"],
+    )
