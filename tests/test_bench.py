@@ -49,6 +49,13 @@ def model(**overrides) -> dict:
         "model_mb": 40.0,
         "holdout_accuracy": 0.95,
         "training_reused": False,
+        "failover": {
+            "completed_share": 0.995,
+            "worst_recovery_seconds": 12.0,
+            "lost": 0,
+            "stored_twice": 0,
+            "empty_replies": 0,
+        },
     }
     metrics.update(overrides)
     return metrics
@@ -123,6 +130,18 @@ def test_targets_pass_when_met():
         ({"training_seconds": 91.0}, "training_seconds"),
         ({"first_answer_seconds": 10.5}, "first_answer_seconds"),
         ({"memory_mb": {"rasa_per_process_peak": 651.0}}, "memory_mb"),
+        (
+            {
+                "failover": {
+                    "completed_share": 0.98,
+                    "worst_recovery_seconds": 15.5,
+                    "lost": 1,
+                    "stored_twice": 1,
+                    "empty_replies": 2,
+                }
+            },
+            "failover",
+        ),
     ],
 )
 def test_a_missed_target_fails_alone(overrides, failing):

@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bot import PROJECT_ROOT
-from bot.bench import long
+from bot.bench import chaos, long
 from bot.bench.load import first_answer, run_level
 from bot.bench.report import build_report, format_table, plot
 from bot.bench.servers import (
@@ -237,6 +237,8 @@ def serve_and_measure(
             "stored": stored_bookings(database_url),
             "emails_received": len(mailbox.messages) - emails_before,
         }
+        if deployment.instances and name == "ours":
+            result["failover"] = failover(deployment, root, database_url)
     except Exception as exc:  # recorded; the other model still runs
         say(f"{name}: FAILED: {exc}")
         result["error"] = str(exc)
@@ -253,6 +255,35 @@ def serve_and_measure(
             drop_database(database, db_name)
         shutil.rmtree(root, ignore_errors=True)
     return result
+
+
+def failover(deployment: Deployment, root: Path, database_url: str) -> dict:
+    """The chaos test's run (bot/bench/chaos.py) on this deployment: kill -9
+    of a Rasa instance, an action server, a Rasa instance while it starts."""
+    action_port = int(deployment.env["ACTION_PORT"])
+    rasa = [
+        chaos.Target(f"rasa-{i}", f"{url}/")
+        for i, url in enumerate(deployment.instance_urls, start=1)
+    ]
+    actions = [
+        chaos.Target(f"actions-{i}", f"http://127.0.0.1:{action_port + i}/health")
+        for i in (1, 2)
+    ]
+    say("ours: failover: booking load, then kill -9 of rasa-1, actions-1, rasa-2 x2")
+    result = chaos.run(
+        deployment.url, root / f"run-{deployment.rasa_port}", database_url, rasa, actions
+    )
+    say(f"ours: failover: {result.summary()}")
+    return {
+        "conversations": result.conversations,
+        "completed_share": round(result.completed_share, 4),
+        "retries": result.retries,
+        "empty_replies": result.empty_replies,
+        "worst_recovery_seconds": round(max(result.recoveries.values()), 1),
+        "recoveries_seconds": {k: round(v, 1) for k, v in result.recoveries.items()},
+        "stored_twice": result.stored_twice,
+        "lost": result.lost,
+    }
 
 
 def long_conversation(model: Path, logs: Path, conversations: int = 3) -> dict:

@@ -51,6 +51,12 @@ TARGETS = (
     Target("memory_mb.rasa_per_process_peak", "<=", 650, "≤ 650 MB"),
     Target("training_seconds", "<=", 90, "≤ 90 s"),
     Target("first_answer_seconds", "<=", 10, "≤ 10 s"),
+    # Issue 13: kill -9 under a booking load.
+    Target("failover.completed_share", ">=", 0.99, "≥ 99 %"),
+    Target("failover.worst_recovery_seconds", "<=", 15, "≤ 15 s"),
+    Target("failover.lost", "<=", 0, "none"),
+    Target("failover.stored_twice", "<=", 0, "none"),
+    Target("failover.empty_replies", "<=", 0, "none"),
 )
 
 
@@ -90,6 +96,16 @@ def rows(levels: Sequence[int]) -> list[Row]:
         Row("training_seconds", "training (s)"),
         Row("model_mb", "model size (MB)"),
         Row("holdout_accuracy", "held-out accuracy", "{:.3f}"),
+        Row(
+            "failover.completed_share",
+            "failover: bookings completed under kill -9",
+            "{:.1%}",
+        ),
+        Row(
+            "failover.worst_recovery_seconds",
+            "failover: slowest return to serving (s)",
+        ),
+        Row("failover.lost", "failover: bookings lost / stored twice", "{:.0f}"),
     ]
 
 
