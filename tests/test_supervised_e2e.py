@@ -6,6 +6,7 @@ started again within the target time, and a patient then books as usual.
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -50,3 +51,22 @@ def test_a_killed_process_serves_again(servers, program):
     assert any("reference is" in r.get("text", "") for r in replies), replies
     log = servers.log.read_text(errors="replace")
     assert f"exited: {program} (terminated by SIGKILL; not expected)" in log
+
+
+def test_sigterm_stops_every_process(servers):
+    """What Ctrl-C does to `make run`: every program stops, none is left."""
+    run_dir = servers.tracker_db.parent / f"run-{servers.rasa_port}"
+    pids = [chaos.pid_of(run_dir, name) for name in ("actions", "rasa", "web")]
+    assert all(pids), pids
+    servers.stop()
+    assert servers.process.poll() is not None
+    for pid in pids:
+        assert not alive(pid), pid
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
