@@ -270,9 +270,8 @@ def failover(deployment: Deployment, root: Path, database_url: str) -> dict:
         for i in (1, 2)
     ]
     say("ours: failover: booking load, then kill -9 of rasa-1, actions-1, rasa-2 x2")
-    result = chaos.run(
-        deployment.url, root / f"run-{deployment.rasa_port}", database_url, rasa, actions
-    )
+    run_dir = root / f"run-{deployment.rasa_port}"
+    result = chaos.run(deployment.url, run_dir, database_url, rasa, actions)
     say(f"ours: failover: {result.summary()}")
     return {
         "conversations": result.conversations,
