@@ -261,6 +261,7 @@ def run_cluster(instances: int = 2, actions: int = 2) -> int:
             stop_wait=10,
             # Reloads its configuration on HUP (bot cluster reload).
             priority=100,
+            reap=True,
         )
     )
     directory = run_dir(settings)

@@ -35,6 +35,7 @@ from bot.private_files import write_private_text
 CONFIG_FILE = "supervisord.conf"
 SOCKET_FILE = "supervisor.sock"
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ class Program:
     stop_wait: int = 30
     # Lower starts first.
     priority: int = 500
+    # The process forks workers that would outlive it (nginx's master and
+    # workers): it runs under a small parent that passes signals on and,
+    # when it dies, ends what it left behind.
+    reap: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -84,7 +89,8 @@ def config_text(programs: Sequence[Program], run_dir: Path) -> str:
     ]
     for program in programs:
         env_file = run_dir / "env" / f"{program.name}.json"
-        command = [sys.executable, "-m", "bot.supervisor", "exec", str(env_file), "--"]
+        mode = "reap" if program.reap else "exec"
+        command = [sys.executable, "-m", "bot.supervisor", mode, str(env_file), "--"]
         options = {
             "command": _escape(shlex.join([*command, *program.command])),
             "directory": _escape(str(PROJECT_ROOT)),
@@ -170,26 +176,86 @@ def wait_until_running(run_dir: Path, names: Sequence[str], timeout: float) -> b
     return False
 
 
+def _prctl(option: int, value: int) -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, value)
+    except OSError:
+        pass
+
+
+def _die_with_parent() -> None:
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:
+        # The parent died between fork and prctl.
+        os._exit(1)
+
+
 def exec_program(env_file: Path, command: Sequence[str]) -> None:
     """Replace this process with ``command`` in the saved environment, ended
     by the kernel should supervisord die."""
     environment = json.loads(env_file.read_text(encoding="utf-8"))
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
-    if os.getppid() == 1:
-        # supervisord died between fork and prctl.
-        sys.exit(1)
+    _die_with_parent()
     os.execvpe(command[0], list(command), environment)
+
+
+def reap_program(env_file: Path, command: Sequence[str]) -> int:
+    """Run ``command`` as our child and wait for it. Signals supervisord
+    sends us (TERM to stop, HUP to reload) go on to it. Processes it forked
+    and left behind when it died (nginx's workers after a kill -9 of their
+    master, still holding the port) are re-parented to us and ended, so the
+    restarted program can bind its port again."""
+    environment = json.loads(env_file.read_text(encoding="utf-8"))
+    _die_with_parent()
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    child = subprocess.Popen(
+        list(command), env=environment, preexec_fn=_die_with_parent
+    )
+
+    def forward(signum, _frame):
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+                   signal.SIGUSR1, signal.SIGUSR2):  # fmt: skip
+        signal.signal(signum, forward)
+    status = child.wait()
+    for pid in _children(os.getpid()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                time.sleep(0.05)
+        except ChildProcessError:
+            break
+    return status if status >= 0 else 128 - status
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            found.append(int(entry.name))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) < 4 or argv[0] != "exec" or argv[2] != "--":
-        print("usage: python -m bot.supervisor exec ENV_FILE -- COMMAND ...")
+    if len(argv) < 4 or argv[0] not in ("exec", "reap") or argv[2] != "--":
+        print("usage: python -m bot.supervisor exec|reap ENV_FILE -- COMMAND ...")
         return 2
+    if argv[0] == "reap":
+        return reap_program(Path(argv[1]), argv[3:])
     exec_program(Path(argv[1]), argv[3:])
     return 1
 

@@ -9,13 +9,17 @@ instance its socket was on. Bounded: about two minutes, loopback only.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
+import requests
 import socketio
 
 from bot import PROJECT_ROOT
@@ -155,6 +159,48 @@ def test_a_chaos_run_counts_a_stored_twice_and_a_lost_booking(cluster):
     assert result.lost == 2 and result.stored_twice == 0
     problems = " ".join(result.problems())
     assert "not stored" in problems and "16.0 s" in problems
+
+
+@pytest.mark.parametrize("which", ["master", "its parent"])
+def test_nginx_killed_serves_again_and_leaves_no_worker_behind(cluster, which):
+    parent = chaos.pid_of(cluster.run_dir, "nginx")
+    [master] = children(parent)
+    workers = children(master)
+    assert workers
+    killed_at = time.monotonic()
+    os.kill(master if which == "master" else parent, signal.SIGKILL)
+    seconds = chaos.seconds_until_serving(
+        cluster.run_dir, "nginx", parent, f"{cluster.urls[0]}/", killed_at
+    )
+    assert seconds <= chaos.MAX_RECOVERY_SECONDS, seconds
+    for pid in [master, *workers]:
+        assert not running(pid), f"{pid} of the killed nginx still runs"
+    assert requests.post(
+        f"{cluster.urls[0]}/webhooks/rest/webhook",
+        json={"sender": f"after-nginx-{uuid.uuid4().hex[:6]}", "message": "hi"},
+        timeout=30,
+    ).json()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_cluster_reload_restarts_every_instance_without_a_failed_request(cluster):
