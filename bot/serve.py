@@ -147,8 +147,13 @@ def programs(
         else [f"rasa-{i}" for i in range(1, len(rasa_ports) + 1)]
     )
     rasa = [
-        Program(name, rasa_server_command(settings, config_dir, port), rasa_env)
-        for name, port in zip(names, rasa_ports, strict=False)
+        Program(
+            name,
+            rasa_server_command(settings, config_dir, port),
+            rasa_env,
+            after=f"http://127.0.0.1:{rasa_ports[0]}/" if i else None,
+        )
+        for i, (name, port) in enumerate(zip(names, rasa_ports, strict=True))
     ]
     website = Program("web", [sys.executable, "-m", "bot.web"], env)
     return [*actions, *rasa, website]

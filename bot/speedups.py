@@ -118,7 +118,10 @@ _rule_states: dict[str, tuple] = {}
 _rule_indexes: dict[int, tuple] = {}
 _rule_lengths: dict[int, int] = {}
 _trackers: OrderedDict[tuple[int, str], tuple] = OrderedDict()
-TRACKERS_KEPT = 1000
+# Enough for every conversation in progress at 50 users and more; each kept
+# tracker costs tens of KB, and at 1000 they held 60-70 MB of a Rasa process
+# under the benchmark's load.
+TRACKERS_KEPT = 256
 _REPLAY = "_clinic_rule_replay"
 _APPLIED = "_clinic_applied_events"
 # Attributes of ours that a copy of a tracker must not share.

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ CONFIG_FILE = "supervisord.conf"
 SOCKET_FILE = "supervisor.sock"
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+AFTER_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,10 @@ class Program:
     # workers): it runs under a small parent that passes signals on and,
     # when it dies, ends what it left behind.
     reap: bool = False
+    # Start only once this URL answers (or AFTER_TIMEOUT has passed): Rasa
+    # instances loading their models at once each take twice as long on two
+    # cores, so the second waits for the first.
+    after: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -90,7 +96,10 @@ def config_text(programs: Sequence[Program], run_dir: Path) -> str:
     for program in programs:
         env_file = run_dir / "env" / f"{program.name}.json"
         mode = "reap" if program.reap else "exec"
-        command = [sys.executable, "-m", "bot.supervisor", mode, str(env_file), "--"]
+        command = [sys.executable, "-m", "bot.supervisor", mode, str(env_file)]
+        if program.after:
+            command += ["--after", program.after]
+        command.append("--")
         options = {
             "command": _escape(shlex.join([*command, *program.command])),
             "directory": _escape(str(PROJECT_ROOT)),
@@ -249,10 +258,27 @@ def _children(parent: int) -> list[int]:
     return found
 
 
+def wait_for(url: str, timeout: float = AFTER_TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 3 and argv[2] == "--after":
+        wait_for(argv[3])
+        del argv[2:4]
     if len(argv) < 4 or argv[0] not in ("exec", "reap") or argv[2] != "--":
-        print("usage: python -m bot.supervisor exec|reap ENV_FILE -- COMMAND ...")
+        print(
+            "usage: python -m bot.supervisor exec|reap ENV_FILE [--after URL] "
+            "-- COMMAND ..."
+        )
         return 2
     if argv[0] == "reap":
         return reap_program(Path(argv[1]), argv[3:])

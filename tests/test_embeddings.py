@@ -10,11 +10,14 @@ import pytest
 from bot.nlp import embeddings
 from bot.nlp.embeddings import (
     DEFAULT_DIRECTORY,
-    TOKENIZER,
+    DERIVED,
+    FILES,
     WEIGHTS,
     EmbeddingFilesError,
     StaticEmbeddings,
 )
+
+ALL_FILES = [*FILES, *DERIVED]
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +35,9 @@ def test_words_get_the_ids_llama_gives_them(vectors):
 def test_characters_outside_the_vocabulary_fall_back_to_bytes(vectors):
     ids = vectors.ids("\U0001f9ea")
     byte_ids = [
-        vectors.tokenizer.vocabulary[f"<0x{b:02X}>"] for b in "\U0001f9ea".encode()
+        vectors.tokenizer.vocabulary.get(f"<0x{b:02X}>") for b in "\U0001f9ea".encode()
     ]
-    assert ids == [vectors.tokenizer.vocabulary["\u2581"], *byte_ids]
+    assert ids == [vectors.tokenizer.vocabulary.get("\u2581"), *byte_ids]
     assert np.isclose(np.linalg.norm(vectors.embed("needle \U0001f9ea")), 1.0)
 
 
@@ -58,7 +61,7 @@ def test_the_word_cache_is_bounded(vectors):
 
 
 def test_a_changed_file_is_refused(tmp_path):
-    for name in (WEIGHTS, TOKENIZER):
+    for name in ALL_FILES:
         shutil.copy(DEFAULT_DIRECTORY / name, tmp_path / name)
     StaticEmbeddings.load(tmp_path)
     with (tmp_path / WEIGHTS).open("r+b") as handle:
@@ -77,7 +80,7 @@ def test_missing_files_say_how_to_get_them(tmp_path):
 
 def test_fetch_leaves_good_files_alone(tmp_path, monkeypatch):
     """Files already in place and matching are not downloaded again."""
-    for name in (WEIGHTS, TOKENIZER):
+    for name in ALL_FILES:
         shutil.copy(DEFAULT_DIRECTORY / name, tmp_path / name)
 
     def no_download(*args, **kwargs):
@@ -86,3 +89,17 @@ def test_fetch_leaves_good_files_alone(tmp_path, monkeypatch):
     monkeypatch.setattr(embeddings.subprocess, "run", no_download)
     embeddings.fetch(tmp_path)
     assert embeddings.check(tmp_path) == []
+
+
+def test_the_derived_tables_are_made_again_byte_for_byte(tmp_path):
+    """Setup derives the tokenizer's tables; the same input gives the same
+    bytes, so their recorded hashes hold on every machine."""
+    for name in FILES:
+        shutil.copy(DEFAULT_DIRECTORY / name, tmp_path / name)
+    embeddings.derive(tmp_path)
+    assert embeddings.check(tmp_path) == []
+    assert StaticEmbeddings.load(tmp_path).ids("Hello world") == [15043, 3186]
+
+
+def test_the_vectors_are_mapped_not_read(vectors):
+    assert isinstance(vectors.vectors, np.memmap)
