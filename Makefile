@@ -14,7 +14,8 @@ EMBEDDINGS  := build/wordllama/.checked
 MODEL       := models/faq.tar.gz
 TRAINING    := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
                bot/nlp/guard.py bot/nlp/classifier.py bot/nlp/details.py \
-               bot/nlp/extractor.py bot/nlp/embeddings.py bot/booking/contact.py \
+               bot/nlp/extractor.py bot/nlp/embeddings.py bot/nlp/spacy_nlp.py \
+               bot/booking/contact.py \
                $(SPACY_STAMP) $(EMBEDDINGS)
 
 export PYTHONPATH := $(CURDIR)

@@ -138,3 +138,18 @@ def test_every_term_the_article_lists_has_wording():
     assert not related & listed
     assert find_term("plantar fasciitis").listed is False
     assert find_term("  Golfer’s   Elbow ").id == "golfers_elbow"
+
+
+def test_the_pipeline_is_loaded_once_per_process():
+    """Rasa's graph creates SpacyNLP twice; both get one loaded pipeline."""
+    from rasa.nlu.utils import spacy_utils
+
+    from bot.nlp.spacy_nlp import SpacyNLP
+
+    config = {**SpacyNLP.get_default_config(), "model": "build/spacy_en_physio"}
+    first = SpacyNLP.create(config, None, None, None)
+    second = SpacyNLP.create(config, None, None, None)
+    assert first.provide().model is second.provide().model
+    # Components that need the spaCy model find it by Rasa's class name.
+    assert SpacyNLP.__name__ == spacy_utils.SpacyNLP.__name__
+    assert issubclass(SpacyNLP, spacy_utils.SpacyNLP)

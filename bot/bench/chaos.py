@@ -242,8 +242,8 @@ def run(
     database_url: str,
     rasa: list[Target],
     actions: list[Target],
-    workers: int = 8,
-    pause: float = 0.2,
+    workers: int = 6,
+    pause: float = 0.3,
     settle: float = 4.0,
 ) -> ChaosResult:
     """Load, three rounds of kill -9, load again, then count."""
