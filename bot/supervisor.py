@@ -26,7 +26,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -60,7 +60,6 @@ class Program:
     # instances loading their models at once each take twice as long on two
     # cores, so the second waits for the first.
     after: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def _escape(value: str) -> str:
@@ -119,7 +118,6 @@ def config_text(programs: Sequence[Program], run_dir: Path) -> str:
             "redirect_stderr": "true",
             "stdout_logfile": "/dev/stdout",
             "stdout_logfile_maxbytes": "0",
-            **program.extra,
         }
         lines.append(f"[program:{program.name}]")
         lines.extend(f"{key}={value}" for key, value in options.items())
@@ -173,18 +171,6 @@ def _supervisord_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in keep if name in os.environ}
 
 
-def wait_until_running(run_dir: Path, names: Sequence[str], timeout: float) -> bool:
-    """Whether every named program reached RUNNING within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = supervisorctl(run_dir, "status", *names, check=False)
-        states = [line.split()[1] for line in result.stdout.splitlines() if line]
-        if len(states) == len(names) and all(s == "RUNNING" for s in states):
-            return True
-        time.sleep(0.5)
-    return False
-
-
 def _prctl(option: int, value: int) -> None:
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, value)
@@ -228,7 +214,7 @@ def reap_program(env_file: Path, command: Sequence[str]) -> int:
                    signal.SIGUSR1, signal.SIGUSR2):  # fmt: skip
         signal.signal(signum, forward)
     status = child.wait()
-    for pid in _children(os.getpid()):
+    for pid in children(os.getpid()):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -243,7 +229,8 @@ def reap_program(env_file: Path, command: Sequence[str]) -> int:
     return status if status >= 0 else 128 - status
 
 
-def _children(parent: int) -> list[int]:
+def children(parent: int) -> list[int]:
+    """The pids whose parent is ``parent`` (from /proc)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -26,6 +26,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_until_ready(
+    arguments: list[str], env: dict, log: Path, ready
+) -> subprocess.Popen:
+    """``python -m bot <arguments>`` in its own session, once ``ready()``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", *arguments],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log.open("a"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"bot {arguments[0]} exited; see {log}")
+        if ready():
+            return process
+        time.sleep(1)
+    raise RuntimeError(
+        f"bot {arguments[0]} not ready after {START_TIMEOUT}s; see {log}"
+    )
+
+
 class Servers:
     """``python -m bot serve`` in its own process group, restartable."""
 
@@ -59,22 +83,7 @@ class Servers:
             "BOOKING_SPOOL": str(self.tracker_db.parent / "booking-spool.db"),
             **self.extra_env,
         }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=self.log.open("a"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"servers exited; see {self.log}")
-            if self._ready():
-                return
-            time.sleep(1)
-        raise RuntimeError(f"servers not ready after {START_TIMEOUT}s; see {self.log}")
+        self.process = start_until_ready(["serve"], env, self.log, self._ready)
 
     def _ready(self) -> bool:
         try:
@@ -192,6 +201,7 @@ class Cluster:
             "ACTION_PORT": str(self.action_port),
             "WEB_PORT": str(free_port()),
             "TRACKER_DB": str(root / "unused.db"),
+            "BOOKING_SPOOL": str(root / "booking-spool.db"),
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "RASA_API_TOKEN": TOKEN,
@@ -214,22 +224,9 @@ class Cluster:
         return self.root / f"run-{self.port}"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "cluster", "--instances", "2"],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=self.log.open("a"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.process = start_until_ready(
+            ["cluster", "--instances", "2"], self.env, self.log, self.ready
         )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"cluster exited; see {self.log}")
-            if self.ready():
-                return
-            time.sleep(1)
-        raise RuntimeError(f"cluster not ready; see {self.log}")
 
     def ready(self) -> bool:
         try:

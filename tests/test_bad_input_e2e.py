@@ -28,7 +28,10 @@ SQL_NAME = "Robert'); DROP TABLE bookings;--"
 SCRIPT_NAME = "<script>alert(1)</script>"
 SQL_PHONE = "0412 345 678; DROP TABLE bookings"
 HEADER_EMAIL = "a@b.com\r\nBcc: x@y.z"
-SQL_TIME = "any time'; DELETE FROM booking_requests;--"
+# A tautology, not a verb: with token vectors the assistant reads "DELETE
+# FROM booking_requests" as a wish to stop the booking, and stops it with
+# nothing stored, a safe answer, but not the storage this file checks.
+SQL_TIME = "any time' OR '1'='1'; --"
 FORMULA = '=HYPERLINK("http://evil","x")'
 HTML = "<img src=x onerror=alert(1)>"
 

@@ -25,6 +25,7 @@ import socketio
 from bot import PROJECT_ROOT
 from bot.bench import chaos
 from bot.booking.store import BookingStore
+from bot.supervisor import children
 from tests.servers import MODEL, Cluster, fresh_postgres_database
 
 
@@ -57,7 +58,12 @@ def targets(cluster: Cluster) -> tuple[list[chaos.Target], list[chaos.Target]]:
 def test_bookings_survive_kill_9_of_rasa_and_the_action_server(cluster):
     rasa, actions = targets(cluster)
     result = chaos.run(
-        cluster.urls[0], cluster.run_dir, cluster.database_url, rasa, actions
+        cluster.urls[0],
+        cluster.run_dir,
+        cluster.database_url,
+        rasa,
+        actions,
+        spool=Path(cluster.env["BOOKING_SPOOL"]),
     )
     print(result.summary())
     assert result.conversations >= 50, result.summary()
@@ -182,19 +188,6 @@ def test_nginx_killed_serves_again_and_leaves_no_worker_behind(cluster, which):
     ).json()
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def running(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -227,3 +220,47 @@ def test_cluster_reload_restarts_every_instance_without_a_failed_request(cluster
     assert tally.failures == [] and tally.retries == 0, tally.failures[:5]
     assert tally.empty_replies == 0
     assert tally.completed == tally.started
+
+
+def test_sigterm_answers_the_messages_already_received(cluster):
+    """A Rasa instance told to stop (SIGTERM: a rolling restart, a scale-in)
+    first answers what it already received; only new connections are refused."""
+    url = cluster.urls[1]
+    results: list[object] = []
+    started = threading.Barrier(13)
+
+    def send(n: int) -> None:
+        started.wait()
+        try:
+            response = requests.post(
+                f"{url}/webhooks/rest/webhook",
+                json={"sender": f"drain-{n}-{uuid.uuid4().hex[:6]}", "message": "hi"},
+                timeout=30,
+            )
+            results.append((time.monotonic(), response.status_code, response.json()))
+        except requests.ConnectionError as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    pid = chaos.pid_of(cluster.run_dir, "rasa-1")
+    started.wait()
+    time.sleep(0.05)
+    signalled = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    for thread in threads:
+        thread.join(60)
+    answered = [r for r in results if isinstance(r, tuple)]
+    refused = [r for r in results if not isinstance(r, tuple)]
+    assert all(status == 200 and replies for _, status, replies in answered), answered
+    assert any(at > signalled for at, _, _ in answered), "nothing was in flight"
+    for error in refused:
+        assert "Connection refused" in str(error), error
+    rasa, _ = targets(cluster)
+    assert (
+        chaos.seconds_until_serving(
+            cluster.run_dir, "rasa-1", pid, rasa[0].health_url, signalled
+        )
+        <= 60
+    )

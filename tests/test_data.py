@@ -115,7 +115,8 @@ def test_config_follows_the_project_rules():
     assert config["recipe"] == "default.v1"
     assert config["assistant_id"]
     names = [c["name"] for c in config["pipeline"]]
-    assert names[:3] == ["SpacyNLP", "SpacyTokenizer", "SpacyEntityExtractor"]
+    short = [name.rsplit(".", 1)[-1] for name in names]
+    assert short[:3] == ["SpacyNLP", "SpacyTokenizer", "SpacyEntityExtractor"]
     assert config["pipeline"][0]["model"] == "build/spacy_en_physio"
     assert "FallbackClassifier" in names and config["policies"]
 

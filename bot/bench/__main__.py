@@ -278,7 +278,8 @@ def failover(deployment: Deployment, root: Path, database_url: str) -> dict:
     ]
     say("ours: failover: booking load, then kill -9 of rasa-1, actions-1, rasa-2 x2")
     run_dir = root / f"run-{deployment.rasa_port}"
-    result = chaos.run(deployment.url, run_dir, database_url, rasa, actions)
+    spool = Path(deployment.env["BOOKING_SPOOL"])
+    result = chaos.run(deployment.url, run_dir, database_url, rasa, actions, spool)
     say(f"ours: failover: {result.summary()}")
     return {
         "conversations": result.conversations,

@@ -23,6 +23,7 @@ from pathlib import Path
 import requests
 
 from bot.booking.reference import looks_like_reference
+from bot.booking.spool import Spool
 from bot.booking.store import BookingStore
 from bot.supervisor import supervisorctl
 
@@ -41,6 +42,7 @@ RETRY_STATUSES = (502, 503, 504)
 # killed process serves again.
 MIN_COMPLETED = 0.99
 MAX_RECOVERY_SECONDS = 15.0
+SPOOL_WAIT_SECONDS = 60.0
 
 
 @dataclass
@@ -242,7 +244,8 @@ def run(
     database_url: str,
     rasa: list[Target],
     actions: list[Target],
-    workers: int = 6,
+    spool: Path | None = None,
+    workers: int = 4,
     pause: float = 0.3,
     settle: float = 4.0,
 ) -> ChaosResult:
@@ -277,18 +280,34 @@ def run(
         time.sleep(settle)
     finally:
         tally = patients.stop()
-    return count(tally, database_url, tag, recoveries)
+    # A booking the database could not take at once waits in the action
+    # server's spool (BOOKING_SPOOL) and is moved in by its retry loop: lost
+    # only if it never arrives.
+    deadline = time.monotonic() + SPOOL_WAIT_SECONDS
+    while True:
+        result = count(tally, database_url, tag, recoveries, spool)
+        if not result.lost or time.monotonic() > deadline:
+            return result
+        time.sleep(1)
 
 
 def count(
-    tally: Tally, database_url: str, tag: str, recoveries: dict[str, float]
+    tally: Tally,
+    database_url: str,
+    tag: str,
+    recoveries: dict[str, float],
+    spool: Path | None = None,
 ) -> ChaosResult:
-    """Compare what patients were shown with what the clinic stored."""
+    """Compare what patients were shown with what the clinic stored: in the
+    database, or durably queued in the action server's spool for it."""
     stored: dict[str, list[str]] = {}
-    for booking in BookingStore(database_url).list():
-        sender = booking.conversation_id.removeprefix("rest:")
+    rows = [(b.conversation_id, b.reference) for b in BookingStore(database_url).list()]
+    if spool is not None and spool.exists():
+        rows += [(r.conversation_id, ref) for _, ref, r in Spool(spool).waiting()]
+    for conversation_id, reference in rows:
+        sender = conversation_id.removeprefix("rest:")
         if sender.startswith(tag):
-            stored.setdefault(sender, []).append(booking.reference)
+            stored.setdefault(sender, []).append(reference)
     stored_twice = sum(len(refs) - 1 for refs in stored.values())
     lost = sum(
         1
