@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 from bot import PROJECT_ROOT, supervisor
 from bot.serve import api_token_for, programs, run_dir, with_action_token
 from bot.settings import Settings, load_settings
-from bot.supervisor import Program, supervisorctl
+from bot.supervisor import Program, supervisorctl, wait_for
 
 LAYOUT_FILE = "cluster.json"
 # How long nginx leaves out an instance whose connection failed.
@@ -296,7 +295,8 @@ def reload(settings: Settings | None = None, timeout: float = START_TIMEOUT) -> 
         # nginx's old worker finishes the requests it already passed on.
         time.sleep(DRAIN_SECONDS)
         supervisorctl(directory, "restart", name)
-        if not wait_until_answering(port, timeout):
+        # Rasa answers its unauthenticated root route once the model is loaded.
+        if not wait_for(f"http://127.0.0.1:{port}/", timeout):
             write_nginx_config(layout)
             supervisorctl(directory, "signal", "HUP", "nginx")
             print(f"{name} did not come back within {timeout:.0f} s; stopped.")
@@ -305,18 +305,6 @@ def reload(settings: Settings | None = None, timeout: float = START_TIMEOUT) -> 
         supervisorctl(directory, "signal", "HUP", "nginx")
         print(f"{name}: serving the model at {settings.model_path}", flush=True)
     return 0
-
-
-def wait_until_answering(port: int, timeout: float) -> bool:
-    """Rasa answers its unauthenticated root route once the model is loaded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
 
 
 def compose_nginx_config() -> str:

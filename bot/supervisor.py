@@ -230,22 +230,15 @@ def reap_program(env_file: Path, command: Sequence[str]) -> int:
 
 
 def children(parent: int) -> list[int]:
-    """The pids whose parent is ``parent`` (from /proc)."""
+    """The pids whose parent is ``parent``, as the kernel lists them."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces and parentheses.
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-            found.append(int(entry.name))
+    for task in Path(f"/proc/{parent}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
     return found
 
 
 def wait_for(url: str, timeout: float = AFTER_TIMEOUT) -> bool:
+    """Whether ``url`` answered within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 from bot import PROJECT_ROOT
+from bot.supervisor import children  # noqa: F401 - used by the e2e tests
 
 MODEL = PROJECT_ROOT / "models" / "faq.tar.gz"
 TOKEN = "e2e-test-token"
@@ -122,14 +123,6 @@ def say(url: str, sender: str, text: str) -> list[dict]:
     )
     response.raise_for_status()
     return response.json()
-
-
-def children(pid: int) -> list[int]:
-    """Direct child processes of ``pid`` (Linux /proc)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
 
 
 def rss_kib(pid: int) -> int:
