@@ -15,7 +15,7 @@ MODEL       := models/faq.tar.gz
 TRAINING    := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
                bot/nlp/guard.py bot/nlp/classifier.py bot/nlp/details.py \
                bot/nlp/extractor.py bot/nlp/embeddings.py bot/nlp/spacy_nlp.py \
-               bot/booking/contact.py \
+               bot/booking/contact.py bot/policies.py \
                $(SPACY_STAMP) $(EMBEDDINGS)
 
 export PYTHONPATH := $(CURDIR)
@@ -76,19 +76,22 @@ shell: setup $(MODEL)
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/black --check --quiet .
+	$(PY) -m bot.settings_table --check
 
 validate: setup
 	$(RASA) data validate --fail-on-warnings
 
 # PostgreSQL and Redis for the storage, cluster and fault tests: the ones
-# .ci/run started, else throwaway local servers (installed if missing).
+# .ci/run started, else throwaway local servers; Chromium for the browser
+# tests (each installed from Debian's packages if missing).
 unit: setup $(MODEL)
+	@scripts/chromium.sh >/dev/null
 	@[ -n "$$TEST_POSTGRES_URL" ] || eval "$$(scripts/postgres.sh start)"; \
 	[ -n "$$TEST_REDIS_URL" ] || eval "$$(scripts/redis.sh start)"; \
 	$(PY) -m pytest
 
 conversations: setup $(MODEL)
-	$(RASA) test core --model $(MODEL) --stories tests --fail-on-prediction-errors --out results/conversations
+	$(PY) -m bot.rasa_server test core --model $(MODEL) --stories tests --fail-on-prediction-errors --out results/conversations
 
 evaluate: setup $(MODEL)
 	$(PY) -m bot evaluate tests/nlu/holdout.yml --model $(MODEL) --min-accuracy 0.93 \

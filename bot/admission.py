@@ -19,8 +19,9 @@ import asyncio
 from collections import deque
 from contextvars import ContextVar
 
+from bot import extensions
+
 HOLD_SECONDS = 0.25
-_original: dict = {}
 _holding: ContextVar[bool] = ContextVar("holding_a_message_slot", default=False)
 
 
@@ -64,23 +65,25 @@ class Slots:
 _slots = Slots(1)
 
 
-async def _handle_message_in_turn(self, message):
+async def handle_message_in_turn(self, message):
     await _slots.acquire()
     _holding.set(True)
     try:
-        return await _original["handle_message"](self, message)
+        handle = extensions.original("bot.admission:handle_message_in_turn")
+        return await handle(self, message)
     finally:
         if _holding.get():
             _holding.set(False)
             _slots.release()
 
 
-async def _run_action_without_slot(self, *args, **kwargs):
+async def run_action_without_slot(self, *args, **kwargs):
     """A custom action that is still running after ``HOLD_SECONDS`` lets other
     messages work meanwhile; a normal, quick one keeps its place."""
+    run = extensions.original("bot.admission:run_action_without_slot")
     if not _holding.get():
-        return await _original["run"](self, *args, **kwargs)
-    call = asyncio.ensure_future(_original["run"](self, *args, **kwargs))
+        return await run(self, *args, **kwargs)
+    call = asyncio.ensure_future(run(self, *args, **kwargs))
     try:
         await asyncio.wait({call}, timeout=HOLD_SECONDS)
     except asyncio.CancelledError:
@@ -97,19 +100,8 @@ async def _run_action_without_slot(self, *args, **kwargs):
         _holding.set(True)
 
 
-def apply(limit: int) -> None:
-    """Limit messages handled at once by ``MessageProcessor`` to ``limit``.
-
-    Apply after ``resilience.apply`` so the action deadline runs without a
-    place held."""
+def configure(limit: int) -> None:
+    """At most ``limit`` messages in work at once (``MAX_CONCURRENT_MESSAGES``);
+    the patches themselves are installed by bot/extensions.py."""
     global _slots
-    from rasa.core.actions.action import RemoteAction
-    from rasa.core.processor import MessageProcessor
-
     _slots = Slots(limit)
-    if not _original:
-        _original.update(
-            handle_message=MessageProcessor.handle_message, run=RemoteAction.run
-        )
-        MessageProcessor.handle_message = _handle_message_in_turn
-        RemoteAction.run = _run_action_without_slot

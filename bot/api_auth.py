@@ -17,8 +17,8 @@ from functools import wraps
 from inspect import isawaitable
 from typing import Any
 
-SUPPORTED_RASA = "3.6."
-_original: dict[str, Callable] = {}
+from bot import extensions
+
 QUERY_REFUSED = (
     "the API token does not go in the URL; send 'Authorization: Bearer <token>'"
 )
@@ -33,7 +33,7 @@ def bearer_matches(header: str | None, token: str) -> bool:
 def requires_auth(app: Any, token: str | None = None) -> Callable:
     """``rasa.server.requires_auth`` with the token read from the header."""
     if token is None:
-        return _original["requires_auth"](app, token)
+        return extensions.original("bot.api_auth:requires_auth")(app, token)
 
     from rasa.server import ErrorResponse
 
@@ -50,18 +50,3 @@ def requires_auth(app: Any, token: str | None = None) -> Callable:
         return decorated
 
     return decorator
-
-
-def apply() -> None:
-    """Replace the guard; before ``rasa.server.create_app`` runs."""
-    import rasa
-    import rasa.server
-
-    if not rasa.__version__.startswith(SUPPORTED_RASA):
-        raise RuntimeError(
-            f"bot.api_auth replaces rasa.server.requires_auth as Rasa "
-            f"{SUPPORTED_RASA}x defines it; check it against Rasa {rasa.__version__}"
-        )
-    if not _original:
-        _original["requires_auth"] = rasa.server.requires_auth
-        rasa.server.requires_auth = requires_auth

@@ -6,8 +6,10 @@ conversation at once), N Rasa instances and nginx in
 front of them on ``RASA_PORT``, all under supervisord (bot/supervisor.py).
 Two action servers sit behind the same nginx on ``ACTION_PORT``, so neither
 is a single point of failure. PostgreSQL, Redis and nginx come from
-Debian's packages, installed by ``scripts/`` when missing. ``DATABASE_URL``
-and ``REDIS_URL``, when set, point at existing servers instead.
+Debian's packages, installed by ``scripts/`` when missing; PostgreSQL keeps
+its files in the run directory (``var/run-<port>/postgres``).
+``DATABASE_URL`` and ``REDIS_URL``, when set, point at existing servers
+instead.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bot import PROJECT_ROOT, supervisor
@@ -37,32 +39,73 @@ START_TIMEOUT = 300
 SCRIPTS = PROJECT_ROOT / "scripts"
 
 
-def _exported_url(script: str, env: dict[str, str]) -> str:
-    """Run ``scripts/<script> start`` and return the URL it exports."""
+def _script(script: str, command: str, env: dict[str, str]) -> str:
+    """Run ``scripts/<script> <command>``; the last line it printed."""
     output = subprocess.run(
-        [str(SCRIPTS / script), "start"],
+        [str(SCRIPTS / script), command],
         env={**os.environ, **env},
         check=True,
         capture_output=True,
         text=True,
-    ).stdout
-    match = re.search(r"=(\S+)\s*$", output.strip())
+    ).stdout.strip()
+    if not output:
+        raise SystemExit(f"scripts/{script} {command} printed nothing")
+    return output.splitlines()[-1]
+
+
+def exported_url(script: str, env: dict[str, str]) -> str:
+    """Start a server with ``scripts/<script> start``; the URL it exports."""
+    match = re.search(r"=(\S+)$", _script(script, "start", env))
     if not match:
-        raise SystemExit(f"{script} printed no URL: {output!r}")
+        raise SystemExit(f"scripts/{script} start printed no URL")
     return match.group(1)
 
 
-def local_services() -> dict[str, str]:
-    """PostgreSQL and Redis on this machine, unless the environment names them."""
-    urls = {}
-    if not os.environ.get("DATABASE_URL"):
-        urls["DATABASE_URL"] = _exported_url(
-            "postgres.sh",
-            {"PG_TEST_PORT": "55433", "PG_TEST_DIR": "/tmp/dn-cluster-postgres"},
+def supervised_services(
+    settings: Settings, directory: Path
+) -> tuple[dict[str, str], list[Program]]:
+    """PostgreSQL and Redis for this cluster, supervised with the rest (a
+    killed database restarts like any other process), unless ``DATABASE_URL``
+    names a PostgreSQL server / ``REDIS_URL`` a Redis server elsewhere. The
+    database files stay in the run directory between runs."""
+    urls: dict[str, str] = {}
+    services: list[Program] = []
+    path = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    if not settings.database_url.startswith("postgresql"):
+        port, data = settings.cluster_postgres_port, directory / "postgres"
+        directory.mkdir(parents=True, exist_ok=True)
+        where = {"PG_TEST_PORT": str(port), "PG_TEST_DIR": str(data)}
+        bin_dir = _script("postgres.sh", "prepare", where)
+        listen = ["-k", "/tmp", "-c", "listen_addresses=127.0.0.1"]
+        services.append(
+            Program(
+                "postgres",
+                [f"{bin_dir}/postgres", "-D", str(data), "-p", str(port), *listen],
+                path,
+                stop_wait=30,
+                priority=10,
+                # Backends left by a killed postmaster hold its shared memory.
+                reap=True,
+                user="postgres" if os.getuid() == 0 else None,
+                stop_signal="INT",
+            )
         )
-    if not os.environ.get("REDIS_URL"):
-        urls["REDIS_URL"] = _exported_url("redis.sh", {"REDIS_TEST_PORT": "56380"})
-    return urls
+        urls["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    if not settings.redis_url:
+        port = settings.cluster_redis_port
+        server = _script("redis.sh", "prepare", {"REDIS_TEST_PORT": str(port)})
+        services.append(
+            Program(
+                "redis",
+                [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--daemonize", "no"],  # fmt: skip
+                path,
+                stop_wait=10,
+                priority=10,
+            )
+        )
+        urls["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    return urls, services
 
 
 def nginx_binary() -> str:
@@ -234,11 +277,18 @@ def write_nginx_config(layout: Layout, down: Sequence[int] = ()) -> Path:
 
 
 def run_cluster(instances: int = 2, actions: int = 2) -> int:
-    os.environ.update(local_services())
-    settings = with_action_token(load_settings())
+    settings = load_settings()
     if not settings.model_path.exists():
         print(f"No trained model at {settings.model_path}; run `make run`.")
         return 1
+    urls, services = supervised_services(settings, run_dir(settings))
+    settings = with_action_token(
+        replace(
+            settings,
+            database_url=urls.get("DATABASE_URL", settings.database_url),
+            redis_url=urls.get("REDIS_URL", settings.redis_url),
+        )
+    )
     layout = Layout.of(settings, instances, actions)
     config = write_nginx_config(layout)
     nginx = nginx_binary()
@@ -252,6 +302,11 @@ def run_cluster(instances: int = 2, actions: int = 2) -> int:
         action_ports=layout.action_ports,
         behind_proxy=True,
     )
+    if "DATABASE_URL" in urls:
+        # Rasa opens its tracker store at start-up; the database goes first.
+        database = f"tcp://127.0.0.1:{settings.cluster_postgres_port}"
+        processes = [replace(p, after=p.after or database) for p in processes]
+    processes = [*services, *processes]
     processes.append(
         Program(
             "nginx",

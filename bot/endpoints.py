@@ -17,15 +17,17 @@ from sqlalchemy.engine import make_url
 from bot.private_files import write_private_yaml
 from bot.settings import Settings
 
+TRACKER_STORE = "bot.tracker_store.SQLTrackerStore"
+
 
 def tracker_store(settings: Settings) -> dict:
     url = make_url(settings.tracker_database_url or settings.database_url)
     if url.get_backend_name() != "postgresql":
         own_file = settings.tracker_database_url and url.database
         db = own_file or str(settings.tracker_db)
-        return {"type": "SQL", "dialect": "sqlite", "db": db}
+        return {"type": TRACKER_STORE, "dialect": "sqlite", "db": db}
     config = {
-        "type": "SQL",
+        "type": TRACKER_STORE,
         "dialect": "postgresql",
         "url": url.host or "localhost",
         "port": url.port or 5432,

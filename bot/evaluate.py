@@ -361,6 +361,10 @@ def evaluate(
     from rasa.core.agent import Agent
     from rasa.utils.log_utils import configure_structlog
 
+    from bot import extensions
+
+    # What the server runs (bot/extensions.py), so the scores are its scores.
+    extensions.apply()
     # Without a configured level Rasa's structured log prints every parse.
     configure_structlog(logging.WARNING)
     agent = Agent.load(str(model_path))

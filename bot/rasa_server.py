@@ -1,6 +1,6 @@
-"""`rasa` with the speed-ups, the API token in the Authorization header, the
-action-server deadline and the limit on messages handled at once applied:
-`python -m bot.rasa_server run ...`."""
+"""`rasa` with the project's changes to it (bot/extensions.py) applied:
+`python -m bot.rasa_server run|shell|test ...`. Every entry point that runs
+Rasa goes through here, so what the tests run is what production runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import sys
 if "jax" not in sys.modules:
     sys.modules["jax"] = None
 
-from bot import admission, api_auth, resilience, speedups  # noqa: E402
+from bot import extensions  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 
 
@@ -31,10 +31,8 @@ def with_auth_token(argv: list[str]) -> list[str]:
 
 def main() -> None:
     sys.argv = with_auth_token(sys.argv)
-    speedups.apply()
-    api_auth.apply()
-    resilience.apply()
-    admission.apply(load_settings().max_concurrent_messages)
+    settings = load_settings()
+    extensions.apply(settings.action_timeout_seconds, settings.max_concurrent_messages)
     from rasa.__main__ import main as rasa_main
 
     rasa_main()

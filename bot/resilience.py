@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from weakref import WeakSet
+from collections import OrderedDict
+
+from bot import extensions
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +33,17 @@ SUBMIT_APOLOGY = (
     "twice), or call the clinic on {phone}."
 )
 
-_original_run = None
-_apologised = WeakSet()
+# The messages already apologised for, by conversation and message id: not
+# by output channel, which some channels (Telegram) share between users.
+_apologised: OrderedDict[tuple, None] = OrderedDict()
+REMEMBERED_MESSAGES = 4096
+
+
+_timeout = DEFAULT_TIMEOUT_SECONDS
 
 
 def timeout_seconds() -> float:
-    return float(os.environ.get("ACTION_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
+    return _timeout
 
 
 def apology_text(action_name: str = "") -> str:
@@ -51,14 +57,18 @@ def apology_text(action_name: str = "") -> str:
     return text.format(phone=phone)
 
 
-def fallback_events(action_name: str, tracker, output_channel) -> list:
+def fallback_events(action_name: str, tracker, _output_channel) -> list:
     """One apology per incoming message (Rasa sends the BotUttered); an
     unchecked form answer is dropped so the question is asked again."""
     from rasa.shared.core.events import BotUttered, SlotSet
 
     events = []
-    if output_channel not in _apologised:
-        _apologised.add(output_channel)
+    message = tracker.latest_message
+    key = (tracker.sender_id, getattr(message, "message_id", None) or id(message))
+    if key not in _apologised:
+        _apologised[key] = None
+        if len(_apologised) > REMEMBERED_MESSAGES:
+            _apologised.popitem(last=False)
         events.append(BotUttered(text=apology_text(action_name)))
     requested = tracker.get_slot("requested_slot")
     if action_name.startswith("validate_") and requested:
@@ -66,12 +76,49 @@ def fallback_events(action_name: str, tracker, output_channel) -> list:
     return events
 
 
-async def _run_with_deadline(self, output_channel, nlg, tracker, domain):
+def _connection_dropped(error: Exception) -> bool:
+    """Rasa turns an aiohttp connection error into a ``RasaException`` raised
+    inside its handler: the connection closed (or never opened) before an
+    answer came. Timeouts are not retried: the deadline is already spent."""
+    import aiohttp
+
+    cause = error.__cause__ or error.__context__
+    return isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(
+        cause, asyncio.TimeoutError
+    )
+
+
+async def _run_once_more_if_dropped(self, output_channel, nlg, tracker, domain):
+    """A kept-alive connection to the action server can be closed by the
+    other side just as a call goes out on it (nginx closes idle connections
+    when it reloads; an action server restarts): the call is sent once more
+    on a new connection. If the first call did reach the action server, the
+    action runs twice: the submits are deduplicated by the store and the
+    rest only read or ask, except the handoff, whose email the staff could
+    then get twice (better than a patient who asked for a person getting an
+    apology)."""
+    from rasa.shared.exceptions import RasaException
+
+    run = extensions.original("bot.resilience:run_with_deadline")
+    try:
+        return await run(self, output_channel, nlg, tracker, domain)
+    except RasaException as error:
+        if not _connection_dropped(error):
+            raise
+        logger.warning(
+            "custom action %s: the connection to the action server closed "
+            "before an answer; sending the call once more",
+            self.name(),
+        )
+        return await run(self, output_channel, nlg, tracker, domain)
+
+
+async def run_with_deadline(self, output_channel, nlg, tracker, domain):
     from rasa.core.actions.action import ActionExecutionRejection
 
     try:
         return await asyncio.wait_for(
-            _original_run(self, output_channel, nlg, tracker, domain),
+            _run_once_more_if_dropped(self, output_channel, nlg, tracker, domain),
             timeout=timeout_seconds(),
         )
     except ActionExecutionRejection:
@@ -96,10 +143,9 @@ async def _plain_session_start(output_channel, nlg, tracker, domain) -> list:
     return await ActionSessionStart().run(output_channel, nlg, tracker, domain)
 
 
-def apply() -> None:
-    global _original_run
-    from rasa.core.actions.action import RemoteAction
-
-    if _original_run is None:
-        _original_run = RemoteAction.run
-        RemoteAction.run = _run_with_deadline
+def configure(timeout: float) -> None:
+    """Every custom action call gets ``timeout`` seconds
+    (``Settings.action_timeout_seconds``); the patch itself is installed by
+    bot/extensions.py."""
+    global _timeout
+    _timeout = timeout

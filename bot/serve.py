@@ -23,12 +23,13 @@ PUBLIC_REQUEST_MAX_SIZE = 64 * 1024
 ACTION_REQUEST_MAX_SIZE = 32 * 1024 * 1024
 
 
-def rasa_bin() -> str:
-    return str(Path(sys.executable).with_name("rasa"))
-
-
 def environment(settings: Settings) -> dict[str, str]:
+    """What every program starts with: this environment, with the services
+    these settings name (``bot cluster`` may have chosen them)."""
     env = dict(os.environ)
+    env["DATABASE_URL"] = settings.database_url
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
@@ -236,7 +237,8 @@ def shell(settings: Settings | None = None) -> int:
     )
     try:
         command = [
-            rasa_bin(), "shell", "--model", str(settings.model_path),
+            sys.executable, "-m", "bot.rasa_server", "shell",
+            "--model", str(settings.model_path),
             "--endpoints", str(config_dir / "endpoints.yml"),
         ]  # fmt: skip
         return subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode

@@ -95,12 +95,18 @@ class Settings:
     outbox_retry_seconds: float
     outbox_backoff_seconds: float
     max_concurrent_messages: int
+    # How long Rasa waits for a custom action before it apologises.
+    action_timeout_seconds: float
     # Messages in work at once per conversation and per client address
     # (bot.channels.floods); beyond them, 429 or "one moment".
     flood_per_conversation: int
     flood_per_address: int
     web: WebSettings
     channels: ChannelSettings
+    # Where ``bot cluster`` runs its own PostgreSQL and Redis when
+    # DATABASE_URL / REDIS_URL do not name servers.
+    cluster_postgres_port: int = 55433
+    cluster_redis_port: int = 56380
 
     def notification_targets(self) -> tuple[str, ...]:
         """Where booking requests go: email always, the webhook when configured."""
@@ -116,6 +122,17 @@ def _whole_number(name: str, default: int, low: int, high: int | None = None) ->
     if value is None or value < low or (high is not None and value > high):
         bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise SystemExit(f"{name} must be a whole number {bounds}, not {raw!r}")
+    return value
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 3600:
+        raise SystemExit(f"{name} must be a number of seconds above 0, not {raw!r}")
     return value
 
 
@@ -251,8 +268,11 @@ def load_settings() -> Settings:
         outbox_retry_seconds=float(os.environ.get("OUTBOX_RETRY_SECONDS", "60")),
         outbox_backoff_seconds=float(os.environ.get("OUTBOX_BACKOFF_SECONDS", "30")),
         max_concurrent_messages=_whole_number("MAX_CONCURRENT_MESSAGES", 3, 1),
+        action_timeout_seconds=_seconds("ACTION_TIMEOUT_SECONDS", 1.5),
         flood_per_conversation=_whole_number("FLOOD_PER_CONVERSATION", 5, 1),
         flood_per_address=_whole_number("FLOOD_PER_ADDRESS", 30, 1),
         web=_web(rasa_port),
         channels=_channels(),
+        cluster_postgres_port=_port("CLUSTER_POSTGRES_PORT", 55433),
+        cluster_redis_port=_port("CLUSTER_REDIS_PORT", 56380),
     )

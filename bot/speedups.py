@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import importlib
 import itertools
 import json
 import logging
@@ -63,8 +62,8 @@ from typing import Any
 
 from jsonschema import ValidationError
 from jsonschema.validators import validator_for
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+
+from bot import extensions
 
 VALID_RESULTS_KEPT = 2048
 _valid_results: OrderedDict[str, bool] = OrderedDict()
@@ -102,7 +101,8 @@ def _validate_action_result(self, result: dict) -> bool:
     return True
 
 
-def _sqlite_wal(dbapi_connection, _record) -> None:
+def sqlite_wal(dbapi_connection, _record) -> None:
+    """SQLAlchemy ``connect`` listener for the tracker store's engine."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -110,7 +110,6 @@ def _sqlite_wal(dbapi_connection, _record) -> None:
         cursor.close()
 
 
-_original: dict[str, Any] = {}
 _STORED_EVENTS = "_clinic_stored_events"
 _event_classes: dict[str, type] = {}
 _sessions: dict[tuple[int, int], Any] = {}
@@ -141,7 +140,7 @@ def _resolve_by_type(type_name, default=None):
     """``Event.resolve_by_type`` with the found class remembered by name."""
     found = _event_classes.get(type_name)
     if found is None:
-        found = _original["resolve_by_type"](type_name, default)
+        found = extensions.original("bot.speedups:_resolve_by_type")(type_name, default)
         if found is not None and found is not default:
             _event_classes[type_name] = found
     return found
@@ -201,7 +200,7 @@ def _keep_tracker(store, session, tracker) -> None:
         _trackers.popitem(last=False)
 
 
-async def _sql_retrieve(self, sender_id, fetch_events_from_all_sessions):
+async def sql_retrieve(self, sender_id, fetch_events_from_all_sessions):
     """Rasa's ``SQLTrackerStore._retrieve`` reading only the ``data`` column
     (no ORM objects), noting how many rows it read; the latest session comes
     from memory when the database holds just what this process saved."""
@@ -230,13 +229,9 @@ async def _sql_retrieve(self, sender_id, fetch_events_from_all_sessions):
         return tracker
 
 
-def _sql_additional_events(self, session, tracker):
-    """The tracker's events after the ones already stored; Rasa's count query
-    only for a tracker this store neither loaded nor saved."""
-    stored = getattr(tracker, _STORED_EVENTS, None)
-    if stored is None:
-        return _original["additional_events"](self, session, tracker)
-    return itertools.islice(tracker.events, stored, len(tracker.events))
+def stored_events(tracker) -> int | None:
+    """How many of the tracker's events the store holds, when it knows."""
+    return getattr(tracker, _STORED_EVENTS, None)
 
 
 def _event_row(sender_id: str, event) -> dict[str, Any]:
@@ -256,7 +251,7 @@ def _event_row(sender_id: str, event) -> dict[str, Any]:
     }
 
 
-async def _sql_save(self, tracker) -> None:
+async def sql_save(self, tracker) -> None:
     """Rasa's ``SQLTrackerStore.save`` as one multi-row insert instead of the
     ORM's unit of work; afterwards the tracker knows all its events are stored."""
     total = len(tracker.events)
@@ -480,17 +475,14 @@ def _tail_of_prior_trackers(tracker, keep: int):
     yield replay, False
 
 
-def _rule_prediction_states(
-    self, tracker, domain, use_text_for_last_user_input=False, rule_only_data=None
-):
-    """RulePolicy's states for the last turns only (see above): the same
-    states as the end of Rasa's list, which no rule reads past."""
-    keep = _longest_rule(self) + 1
+def tail_view(policy, tracker):
+    """``tracker`` as RulePolicy's states see it: its prior trackers are only
+    the last turns, as many as the longest rule has (see above), so the
+    states are the end of Rasa's list, which no rule reads past."""
+    keep = _longest_rule(policy) + 1
     view = copy.copy(tracker)
     view.generate_all_prior_trackers = lambda: _tail_of_prior_trackers(tracker, keep)
-    return _original["prediction_states"](
-        self, view, domain, use_text_for_last_user_input, rule_only_data
-    )
+    return view
 
 
 def _action_call_format(self, tracker, domain) -> dict:
@@ -501,11 +493,12 @@ def _action_call_format(self, tracker, domain) -> dict:
     events = tracker.events
     users = [i for i, e in enumerate(events) if isinstance(e, UserUttered)]
     start = users[-ACTION_EVENT_TURNS] if len(users) > ACTION_EVENT_TURNS else 0
+    rasa_format = extensions.original("bot.speedups:_action_call_format")
     if start == 0:
-        return _original["action_call_format"](self, tracker, domain)
+        return rasa_format(self, tracker, domain)
     window = copy.copy(tracker)
     window.events = list(itertools.islice(events, start, None))
-    return _original["action_call_format"](self, window, domain)
+    return rasa_format(self, window, domain)
 
 
 def _is_rule_applicable(self, rule_key, turn_index, conversation_state) -> bool:
@@ -634,13 +627,6 @@ def _run_graph(self, inputs=None, targets=None):
     return dict(values[target] for target in run_targets)
 
 
-LOG_ONLY_COPIES = (
-    "rasa.core.processor",
-    "rasa.core.policies.memoization",
-    "rasa.core.policies.rule_policy",
-)
-
-
 class _CopyForDebugLog:
     """The ``copy`` module as seen by Rasa modules that deep-copy only what
     they hand to ``structlogger.debug`` (tested): the copy is skipped when
@@ -658,44 +644,7 @@ class _CopyForDebugLog:
         return getattr(copy, name)
 
 
-def apply() -> None:
-    from rasa.core.actions.action import RemoteAction
-    from rasa.core.policies.rule_policy import RulePolicy
-    from rasa.core.tracker_store import SQLTrackerStore
-    from rasa.engine.runner.dask import DaskGraphRunner
-    from rasa.shared.core.events import Event
-    from rasa.shared.core.trackers import DialogueStateTracker
-    from rasa.utils.endpoints import EndpointConfig
-
-    RemoteAction._validate_action_result = _validate_action_result
-    if not event.contains(Engine, "connect", _sqlite_wal):
-        event.listen(Engine, "connect", _sqlite_wal)
-    if _original:
-        return
-    _original.update(
-        resolve_by_type=Event.resolve_by_type,
-        additional_events=SQLTrackerStore._additional_events,
-        save=SQLTrackerStore.save,
-        get_possible_keys=RulePolicy._get_possible_keys,
-        is_rule_applicable=RulePolicy._is_rule_applicable,
-        prediction_states=RulePolicy._prediction_states,
-        tracker_copy=DialogueStateTracker.copy,
-        applied_events=DialogueStateTracker.applied_events,
-        action_call_format=RemoteAction._action_call_format,
-        run_graph=DaskGraphRunner.run,
-    )
-    Event.resolve_by_type = staticmethod(_resolve_by_type)
-    SQLTrackerStore._retrieve = _sql_retrieve
-    SQLTrackerStore._additional_events = _sql_additional_events
-    SQLTrackerStore.save = _sql_save
-    EndpointConfig.session = _endpoint_session
-    RulePolicy._get_possible_keys = _get_possible_keys
-    RulePolicy._is_rule_applicable = _is_rule_applicable
-    RulePolicy._prediction_states = _rule_prediction_states
-    DialogueStateTracker.copy = _tracker_copy
-    DialogueStateTracker.applied_events = _applied_events
-    RemoteAction._action_call_format = _action_call_format
-    DaskGraphRunner.run = _run_graph
-    for name in LOG_ONLY_COPIES:
-        module = importlib.import_module(name)
-        module.copy = _CopyForDebugLog(name)
+# The ``copy`` each of the three modules sees (bot/extensions.py).
+PROCESSOR_COPY = _CopyForDebugLog("rasa.core.processor")
+MEMOIZATION_COPY = _CopyForDebugLog("rasa.core.policies.memoization")
+RULE_POLICY_COPY = _CopyForDebugLog("rasa.core.policies.rule_policy")

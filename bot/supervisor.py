@@ -12,6 +12,10 @@ JSON file instead of being written into supervisord's configuration (where
 its quoting and ``%`` rules would apply), and the process asks the kernel
 to end it if supervisord itself dies, so a killed supervisor leaves nothing
 behind.
+
+supervisord itself runs under ``run``, which starts it again should it be
+killed (the one process nothing else would restart): its programs, ended by
+the kernel, drain and stop first, then a new supervisord starts them all.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,7 +33,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from urllib.parse import urlsplit
 
 from bot import PROJECT_ROOT
 from bot.private_files import write_private_text
@@ -58,8 +63,14 @@ class Program:
     reap: bool = False
     # Start only once this URL answers (or AFTER_TIMEOUT has passed): Rasa
     # instances loading their models at once each take twice as long on two
-    # cores, so the second waits for the first.
+    # cores, so the second waits for the first. ``tcp://host:port`` waits
+    # for a port that accepts connections (a database).
     after: str | None = None
+    # Run as this user (PostgreSQL refuses to run as root).
+    user: str | None = None
+    # What supervisord sends to stop it: PostgreSQL's fast shutdown is INT
+    # (its TERM waits for every client to disconnect).
+    stop_signal: str = "TERM"
 
 
 def _escape(value: str) -> str:
@@ -98,6 +109,11 @@ def config_text(programs: Sequence[Program], run_dir: Path) -> str:
         command = [sys.executable, "-m", "bot.supervisor", mode, str(env_file)]
         if program.after:
             command += ["--after", program.after]
+        if program.user:
+            command += ["--user", program.user]
+        if program.stop_signal != "TERM":
+            # Also what the kernel sends it should supervisord die.
+            command += ["--stop-signal", program.stop_signal]
         command.append("--")
         options = {
             "command": _escape(shlex.join([*command, *program.command])),
@@ -111,7 +127,7 @@ def config_text(programs: Sequence[Program], run_dir: Path) -> str:
             "autorestart": "true",
             "startsecs": "1",
             "startretries": "10",
-            "stopsignal": "TERM",
+            "stopsignal": program.stop_signal,
             "stopwaitsecs": str(program.stop_wait),
             "stopasgroup": "true",
             "killasgroup": "true",
@@ -152,17 +168,76 @@ def supervisorctl(run_dir: Path, *args: str, check: bool = True):
     return subprocess.run(command, check=check, capture_output=True, text=True)
 
 
-def run(programs: Sequence[Program], run_dir: Path) -> NoReturn:
-    """Become supervisord, in the foreground, with these programs: no parent
-    of ours is left whose death could matter, and Ctrl-C or SIGTERM reach
-    supervisord itself, which stops every program gracefully."""
+def run(programs: Sequence[Program], run_dir: Path) -> int:
+    """supervisord in the foreground with these programs, started again if it
+    is killed. Ctrl-C or SIGTERM reach supervisord, which stops every program
+    gracefully, and then this returns its exit status."""
     config = write_config(programs, run_dir)
     sys.stdout.flush()
-    os.execve(
-        supervisord_bin(),
-        [supervisord_bin(), "--nodaemon", "--configuration", str(config)],
-        _supervisord_environment(),
-    )
+    # Programs left by a killed supervisord become our children, so we can
+    # wait for them to drain before their successors need the same ports.
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    command = [supervisord_bin(), "--nodaemon", "--configuration", str(config)]
+    stopping = False
+    supervisord: subprocess.Popen | None = None
+
+    def forward(signum, _frame):
+        nonlocal stopping
+        stopping = True
+        if supervisord and supervisord.poll() is None:
+            supervisord.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    while True:
+        supervisord = subprocess.Popen(command, env=_supervisord_environment())
+        status = _wait_for_child(supervisord.pid)
+        supervisord.returncode = status
+        if stopping or status >= 0:
+            break
+        print(
+            f"supervisord ended by signal {-status}; its programs are stopping; "
+            "starting it again",
+            flush=True,
+        )
+        _end_orphans(max(p.stop_wait for p in programs))
+    _end_orphans(max(p.stop_wait for p in programs))
+    return status if status >= 0 else 128 - status
+
+
+def _wait_for_child(pid: int) -> int:
+    """Wait for ``pid``, reaping any orphan that ends meanwhile; its status
+    as ``subprocess`` gives it (negative: ended by that signal)."""
+    while True:
+        done, status = os.waitpid(-1, 0)
+        if done == pid:
+            return os.waitstatus_to_exitcode(status)
+
+
+def _end_orphans(wait: float) -> None:
+    """Wait up to ``wait`` seconds for processes re-parented to us (asked by
+    the kernel to stop when their supervisord died), then kill the rest."""
+    deadline = time.monotonic() + wait
+    while children(os.getpid()) and time.monotonic() < deadline:
+        _reap()
+        time.sleep(0.1)
+    for pid in children(os.getpid()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    while children(os.getpid()) and time.monotonic() < deadline:
+        _reap()
+        time.sleep(0.05)
+
+
+def _reap() -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
 
 
 def _supervisord_environment() -> dict[str, str]:
@@ -178,32 +253,56 @@ def _prctl(option: int, value: int) -> None:
         pass
 
 
-def _die_with_parent() -> None:
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent(signum: int = signal.SIGTERM) -> None:
+    _prctl(PR_SET_PDEATHSIG, signum)
     if os.getppid() == 1:
         # The parent died between fork and prctl.
         os._exit(1)
 
 
-def exec_program(env_file: Path, command: Sequence[str]) -> None:
-    """Replace this process with ``command`` in the saved environment, ended
-    by the kernel should supervisord die."""
+def _become(user: str | None, signum: int = signal.SIGTERM) -> None:
+    """Drop to ``user`` (when root), then ask for ``signum`` when our parent
+    dies: a change of user clears that request."""
+    if user and os.getuid() == 0:
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        os.setgroups([])
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+    _die_with_parent(signum)
+
+
+def exec_program(
+    env_file: Path,
+    command: Sequence[str],
+    user: str | None = None,
+    signum: int = signal.SIGTERM,
+) -> None:
+    """Replace this process with ``command`` in the saved environment, sent
+    ``signum`` by the kernel should supervisord die."""
     environment = json.loads(env_file.read_text(encoding="utf-8"))
-    _die_with_parent()
+    _become(user, signum)
     os.execvpe(command[0], list(command), environment)
 
 
-def reap_program(env_file: Path, command: Sequence[str]) -> int:
+def reap_program(
+    env_file: Path,
+    command: Sequence[str],
+    user: str | None = None,
+    signum: int = signal.SIGTERM,
+) -> int:
     """Run ``command`` as our child and wait for it. Signals supervisord
     sends us (TERM to stop, HUP to reload) go on to it. Processes it forked
     and left behind when it died (nginx's workers after a kill -9 of their
-    master, still holding the port) are re-parented to us and ended, so the
-    restarted program can bind its port again."""
+    master, still holding the port; PostgreSQL's backends after a kill -9 of
+    the postmaster, still holding its shared memory) are re-parented to us and
+    ended, so the restarted program can start again."""
     environment = json.loads(env_file.read_text(encoding="utf-8"))
-    _die_with_parent()
+    _die_with_parent(signum)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     child = subprocess.Popen(
-        list(command), env=environment, preexec_fn=_die_with_parent
+        list(command), env=environment, preexec_fn=lambda: _become(user, signum)
     )
 
     def forward(signum, _frame):
@@ -220,12 +319,9 @@ def reap_program(env_file: Path, command: Sequence[str]) -> int:
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            if os.waitpid(-1, os.WNOHANG) == (0, 0):
-                time.sleep(0.05)
-        except ChildProcessError:
-            break
+    while children(os.getpid()) and time.monotonic() < deadline:
+        _reap()
+        time.sleep(0.05)
     return status if status >= 0 else 128 - status
 
 
@@ -238,10 +334,15 @@ def children(parent: int) -> list[int]:
 
 
 def wait_for(url: str, timeout: float = AFTER_TIMEOUT) -> bool:
-    """Whether ``url`` answered within ``timeout`` seconds."""
+    """Whether ``url`` answered within ``timeout`` seconds; for
+    ``tcp://host:port``, whether the port accepted a connection."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
+            if url.startswith("tcp://"):
+                parts = urlsplit(url)
+                socket.create_connection((parts.hostname, parts.port), 2).close()
+                return True
             with urllib.request.urlopen(url, timeout=2):
                 return True
         except OSError:
@@ -249,20 +350,37 @@ def wait_for(url: str, timeout: float = AFTER_TIMEOUT) -> bool:
     return False
 
 
+USAGE = (
+    "usage: python -m bot.supervisor exec|reap ENV_FILE [--after URL] "
+    "[--user USER] [--stop-signal NAME] -- COMMAND ..."
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) >= 3 and argv[2] == "--after":
-        wait_for(argv[3])
-        del argv[2:4]
-    if len(argv) < 4 or argv[0] not in ("exec", "reap") or argv[2] != "--":
-        print(
-            "usage: python -m bot.supervisor exec|reap ENV_FILE [--after URL] "
-            "-- COMMAND ..."
-        )
+    if len(argv) < 2 or argv[0] not in ("exec", "reap") or "--" not in argv:
+        print(USAGE)
         return 2
-    if argv[0] == "reap":
-        return reap_program(Path(argv[1]), argv[3:])
-    exec_program(Path(argv[1]), argv[3:])
+    mode, env_file = argv[:2]
+    split = argv.index("--")
+    options, command = argv[2:split], argv[split + 1 :]
+    if len(options) % 2 or not command:
+        print(USAGE)
+        return 2
+    given = dict(zip(options[::2], options[1::2], strict=True))
+    try:
+        signum = signal.Signals[f"SIG{given.pop('--stop-signal', 'TERM')}"]
+    except KeyError:
+        print(USAGE)
+        return 2
+    if set(given) - {"--after", "--user"}:
+        print(USAGE)
+        return 2
+    if "--after" in given:
+        wait_for(given["--after"])
+    if mode == "reap":
+        return reap_program(Path(env_file), command, given.get("--user"), signum)
+    exec_program(Path(env_file), command, given.get("--user"), signum)
     return 1
 
 

@@ -2,16 +2,27 @@
 # Start a throwaway Redis server (the lock store for several Rasa processes)
 # and print its URL. Installs Debian's redis-server package when missing.
 # Usage: eval "$(scripts/redis.sh start)"   |   scripts/redis.sh stop
+#        scripts/redis.sh prepare: install only, stop a server this script
+#        started on that port, print redis-server's path.
 set -euo pipefail
 PORT="${REDIS_TEST_PORT:-56379}"
 PIDFILE="/tmp/dn-redis-$PORT.pid"
 
+install() {
+  if ! command -v redis-server >/dev/null; then
+    echo "installing redis-server from Debian's packages" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
+  fi
+}
+
 case "${1:-start}" in
+  prepare)
+    install
+    [ -f "$PIDFILE" ] && redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
+    command -v redis-server
+    ;;
   start)
-    if ! command -v redis-server >/dev/null; then
-      echo "installing redis-server from Debian's packages" >&2
-      apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
-    fi
+    install
     if ! redis-cli -p "$PORT" ping >/dev/null 2>&1; then
       redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no \
         --daemonize yes --pidfile "$PIDFILE" --logfile "/tmp/dn-redis-$PORT.log" >&2

@@ -174,29 +174,42 @@ def fresh_postgres_database(prefix: str) -> str:
     return create_database(base, f"{prefix}_{uuid.uuid4().hex[:8]}")
 
 
+SERVICE_URLS = ("DATABASE_URL", "REDIS_URL", "TRACKER_DATABASE_URL")
+
+
 class Cluster:
     """``python -m bot cluster`` on free ports in its own session, with a
-    fresh PostgreSQL database and the test Redis."""
+    fresh PostgreSQL database and the test Redis, or (``database_url`` None)
+    with the PostgreSQL and Redis it runs itself, as ``make run-cluster``."""
 
-    def __init__(self, root: Path, database_url: str, env: dict | None = None):
+    def __init__(self, root: Path, database_url: str | None, env: dict | None = None):
         from bot.bench.servers import free_port_block
 
         self.root = root
-        self.database_url = database_url
         self.port = free_port_block(3)
         self.action_port = free_port_block(3)
-        redis_url = os.environ.get("TEST_REDIS_URL")
-        if not redis_url:
-            raise RuntimeError("TEST_REDIS_URL not set: .ci/run starts Redis")
+        base = {k: v for k, v in os.environ.items() if k not in SERVICE_URLS}
+        if database_url:
+            redis_url = os.environ.get("TEST_REDIS_URL")
+            if not redis_url:
+                raise RuntimeError("TEST_REDIS_URL not set: .ci/run starts Redis")
+            services = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        else:
+            postgres_port = free_port()
+            services = {
+                "CLUSTER_POSTGRES_PORT": str(postgres_port),
+                "CLUSTER_REDIS_PORT": str(free_port()),
+            }
+            database_url = f"postgresql://postgres@127.0.0.1:{postgres_port}/postgres"
+        self.database_url = database_url
         self.env = {
-            **os.environ,
+            **base,
+            **services,
             "RASA_PORT": str(self.port),
             "ACTION_PORT": str(self.action_port),
             "WEB_PORT": str(free_port()),
             "TRACKER_DB": str(root / "unused.db"),
             "BOOKING_SPOOL": str(root / "booking-spool.db"),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
             "RASA_API_TOKEN": TOKEN,
             "MODEL_PATH": str(MODEL),
             "CLINIC_SETTINGS": str(PROJECT_ROOT / "tests/fixtures/always_open.yml"),

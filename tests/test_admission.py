@@ -6,8 +6,13 @@ import asyncio
 
 import pytest
 
-from bot import admission
+from bot import admission, extensions
 from bot.admission import Slots
+
+# What the admission patches call next (bot/extensions.py keeps them).
+ORIGINALS = extensions._originals
+HANDLE = "bot.admission:handle_message_in_turn"
+RUN = "bot.admission:run_action_without_slot"
 
 
 async def test_waiters_are_served_in_arrival_order_returning_first():
@@ -82,19 +87,19 @@ def one_at_a_time(monkeypatch):
 
     class Action:
         async def run(self, seconds):
-            return await admission._run_action_without_slot(self, seconds)
+            return await admission.run_action_without_slot(self, seconds)
 
     class Processor:
         action = Action()
 
     monkeypatch.setattr(admission, "_slots", Slots(1))
-    monkeypatch.setitem(admission._original, "handle_message", handle_message)
-    monkeypatch.setitem(admission._original, "run", run)
+    monkeypatch.setitem(ORIGINALS, HANDLE, handle_message)
+    monkeypatch.setitem(ORIGINALS, RUN, run)
     return Processor(), log
 
 
 async def say(processor, message):
-    return await admission._handle_message_in_turn(processor, message)
+    return await admission.handle_message_in_turn(processor, message)
 
 
 async def test_messages_take_turns(one_at_a_time):
@@ -131,7 +136,7 @@ async def test_a_failing_message_gives_its_place_back(one_at_a_time, monkeypatch
     async def broken(processor, message):
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(admission._original, "handle_message", broken)
+    monkeypatch.setitem(ORIGINALS, HANDLE, broken)
     with pytest.raises(RuntimeError):
         await say(processor, "x")
     assert admission._slots.free == 1

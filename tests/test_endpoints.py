@@ -17,7 +17,7 @@ def test_one_process_defaults_to_sqlite_and_in_memory_locks(monkeypatch, tmp_pat
     monkeypatch.setenv("TRACKER_DB", str(tmp_path / "conversations.db"))
     endpoints = build_endpoints(load_settings())
     assert endpoints["tracker_store"] == {
-        "type": "SQL",
+        "type": "bot.tracker_store.SQLTrackerStore",
         "dialect": "sqlite",
         "db": str(tmp_path / "conversations.db"),
     }
@@ -31,7 +31,7 @@ def test_postgresql_and_redis_from_the_environment(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://:pw@cache.internal:6380/2")
     endpoints = build_endpoints(load_settings())
     assert endpoints["tracker_store"] == {
-        "type": "SQL",
+        "type": "bot.tracker_store.SQLTrackerStore",
         "dialect": "postgresql",
         "url": "db.internal",
         "port": 6543,
@@ -65,7 +65,7 @@ def test_conversations_can_live_apart_from_bookings(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", "postgresql://rasa@db.internal/clinic")
     monkeypatch.setenv("TRACKER_DATABASE_URL", f"sqlite:///{tmp_path / 't.db'}")
     assert build_endpoints(load_settings())["tracker_store"] == {
-        "type": "SQL",
+        "type": "bot.tracker_store.SQLTrackerStore",
         "dialect": "sqlite",
         "db": str(tmp_path / "t.db"),
     }

@@ -18,7 +18,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot import speedups
+from bot import extensions, speedups
 
 FAQS = [
     "faq_does_it_hurt",
@@ -35,13 +35,17 @@ def agent():
 
     from tests.servers import MODEL
 
-    speedups.apply()
+    extensions.apply()
     return asyncio.run(load_agent(model_path=str(MODEL)))
 
 
 def rule_policy(agent) -> RulePolicy:
+    """The model's rule policy: config.yml's, ours."""
+    from bot.policies import RulePolicy as Ours
+
     for node in agent.processor.graph_runner._instantiated_nodes.values():
         if isinstance(getattr(node, "_component", None), RulePolicy):
+            assert type(node._component) is Ours
             return node._component
     raise AssertionError("no RulePolicy in the model")
 
@@ -107,8 +111,8 @@ def test_rule_states_are_the_end_of_rasas_states(agent):
     compared = 0
     for prefix in prefixes(events):
         tracker = DialogueStateTracker.from_events("s", prefix, domain.slots)
-        ours = speedups._rule_prediction_states(policy, tracker, domain)
-        rasas = speedups._original["prediction_states"](policy, tracker, domain)
+        ours = policy._prediction_states(tracker, domain)
+        rasas = RulePolicy._prediction_states(policy, tracker, domain)
         assert ours == rasas[-len(ours) :]
         assert len(ours) >= min(len(rasas), speedups._longest_rule(policy))
         compared += 1
@@ -124,9 +128,7 @@ def test_rule_predictions_are_rasas_at_every_turn(agent, monkeypatch):
         ours = policy.predict_action_probabilities(tracker, domain)
         with monkeypatch.context() as patch:
             patch.setattr(
-                RulePolicy,
-                "_prediction_states",
-                speedups._original["prediction_states"],
+                type(policy), "_prediction_states", RulePolicy._prediction_states
             )
             rasas = policy.predict_action_probabilities(tracker, domain)
         assert ours.probabilities == rasas.probabilities
@@ -144,7 +146,9 @@ def test_the_action_server_gets_the_last_twenty_user_turns(agent):
     tracker.update(SlotSet("first_name", "Ana"))
     action = RemoteAction("action_give_disclaimer", EndpointConfig("http://x"))
     body = action._action_call_format(tracker, domain)
-    full = speedups._original["action_call_format"](action, tracker, domain)
+    full = extensions.original("bot.speedups:_action_call_format")(
+        action, tracker, domain
+    )
     sent = body["tracker"]["events"]
     assert sum(e["event"] == "user" for e in sent) == speedups.ACTION_EVENT_TURNS
     assert sent == full["tracker"]["events"][-len(sent) :]
@@ -190,20 +194,20 @@ def test_one_tracker_growing_turn_by_turn_keeps_rasas_states(agent):
         tracker.update(event_)
         if number % 2:
             continue
-        ours = speedups._rule_prediction_states(policy, tracker, domain)
-        rasas = speedups._original["prediction_states"](policy, tracker, domain)
+        ours = policy._prediction_states(tracker, domain)
+        rasas = RulePolicy._prediction_states(policy, tracker, domain)
         assert ours == rasas[-len(ours) :], number
 
 
 async def test_the_store_hands_back_what_it_saved_until_someone_else_writes(
     tmp_path,
 ):
-    from rasa.core.tracker_store import SQLTrackerStore
     from rasa.shared.core.domain import Domain
 
     from bot import PROJECT_ROOT
+    from bot.tracker_store import SQLTrackerStore
 
-    speedups.apply()
+    extensions.apply()
     domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))
     path = tmp_path / "t.db"
     ours = SQLTrackerStore(domain, dialect="sqlite", db=str(path))
@@ -273,10 +277,10 @@ def test_applied_events_and_copies_are_rasas_on_random_conversations(agent):
             if rng.random() < 0.3:
                 continue
             ours = tracker.applied_events()
-            rasas = speedups._original["applied_events"](tracker)
+            rasas = extensions.original("bot.speedups:_applied_events")(tracker)
             assert [id(e) for e in ours] == [id(e) for e in rasas], number
             copy_ours = tracker.copy()
-            copy_rasas = speedups._original["tracker_copy"](tracker)
+            copy_rasas = extensions.original("bot.speedups:_tracker_copy")(tracker)
             assert copy_ours.current_state(
                 EventVerbosity.ALL
             ) == copy_rasas.current_state(EventVerbosity.ALL)
@@ -296,12 +300,12 @@ async def test_a_rewritten_conversation_is_read_again(tmp_path):
     for "the next day") is seen: the newest row's timestamp changed."""
     import sqlite3
 
-    from rasa.core.tracker_store import SQLTrackerStore
     from rasa.shared.core.domain import Domain
 
     from bot import PROJECT_ROOT
+    from bot.tracker_store import SQLTrackerStore
 
-    speedups.apply()
+    extensions.apply()
     domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))
     path = tmp_path / "t.db"
     store = SQLTrackerStore(domain, dialect="sqlite", db=str(path))

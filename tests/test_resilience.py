@@ -16,7 +16,7 @@ from rasa.core.channels.channel import CollectingOutputChannel
 from rasa.shared.core.events import BotUttered, SlotSet
 from rasa.utils.endpoints import EndpointConfig
 
-from bot import PROJECT_ROOT, resilience
+from bot import PROJECT_ROOT, extensions, resilience
 from tests.servers import MODEL, Servers, free_port
 
 
@@ -61,9 +61,65 @@ class SlowActionServer:
         return f"http://127.0.0.1:{self.port}/webhook"
 
 
+class DroppingActionServer:
+    """Reads each request and hangs up without an answer, ``drops`` times
+    (what a keep-alive connection closed by a reloading nginx looks like),
+    then answers like the action server."""
+
+    def __init__(self, drops: int):
+        self.drops = drops
+        self.requests = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, body = data.split(b"\r\n\r\n", 1)
+                length = int(
+                    next(
+                        line.split(b":")[1]
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    )
+                )
+                while len(body) < length:
+                    body += conn.recv(65536)
+                self.requests += 1
+                if self.requests <= self.drops:
+                    continue
+                answer = b'{"events": [], "responses": []}'
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Connection: close\r\nContent-Length: "
+                    + str(len(answer)).encode()
+                    + b"\r\n\r\n"
+                    + answer
+                )
+
+    def __enter__(self) -> DroppingActionServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.listener.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhook"
+
+
 @pytest.fixture(autouse=True)
 def patched():
-    resilience.apply()
+    extensions.apply()
 
 
 def tracker_for(slots: dict | None = None):
@@ -121,6 +177,30 @@ def test_one_apology_per_message():
     assert len(first) == 1 and second == []
 
 
+def said(tracker, text: str, message_id: str):
+    from rasa.shared.core.events import UserUttered
+
+    tracker.update(UserUttered(text, {"name": "greet"}, message_id=message_id))
+    return tracker
+
+
+def test_one_channel_object_for_every_user_still_apologises_to_each():
+    """Telegram's output channel is one object for the whole server: an
+    apology to one patient must not silence the next failure for another,
+    nor the same patient's next message."""
+    channel = CollectingOutputChannel()
+    shared_by_all = [
+        said(tracker_for()[0], "does it hurt", "m1"),
+        said(tracker_for()[0], "does it hurt", "m2"),
+    ]
+    shared_by_all[1].sender_id = "another-patient"
+    for tracker in shared_by_all:
+        assert len(resilience.fallback_events("action_x", tracker, channel)) == 1
+    again = said(shared_by_all[0], "hello?", "m3")
+    assert len(resilience.fallback_events("action_x", again, channel)) == 1
+    assert resilience.fallback_events("action_y", again, channel) == []
+
+
 @pytest.fixture(scope="module")
 def servers_without_actions(tmp_path_factory):
     if not MODEL.exists():
@@ -148,3 +228,41 @@ def test_e2e_action_server_down(servers_without_actions):
     reply = [m["text"] for m in servers.say(user, "Priya")]
     assert time.monotonic() - started < 2
     assert "couldn't finish" in reply[0] and "first name" in reply[-1]
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "soon", "nan", "99999"])
+def test_a_bad_action_deadline_stops_with_a_message(monkeypatch, raw):
+    from bot.settings import load_settings
+
+    monkeypatch.setenv("ACTION_TIMEOUT_SECONDS", raw)
+    with pytest.raises(SystemExit, match="ACTION_TIMEOUT_SECONDS"):
+        load_settings()
+
+
+async def test_the_deadline_comes_from_the_settings(monkeypatch):
+    from bot.settings import load_settings
+
+    monkeypatch.setenv("ACTION_TIMEOUT_SECONDS", "0.3")
+    extensions.apply(load_settings().action_timeout_seconds)
+    try:
+        with SlowActionServer(delay=1) as slow:
+            events, took = await run_action("action_give_disclaimer", slow.url)
+        assert isinstance(events[0], BotUttered) and took < 0.9
+    finally:
+        extensions.apply()
+
+
+async def test_a_call_whose_connection_dropped_is_sent_once_more():
+    """A reloading nginx closes idle kept-alive connections; a call that went
+    out on one just then is sent again instead of ending in an apology."""
+    with DroppingActionServer(drops=1) as server:
+        events, took = await run_action("action_give_disclaimer", server.url)
+    assert events == [] and server.requests == 2
+    assert took < 1.5
+
+
+async def test_a_connection_that_keeps_dropping_gets_the_apology():
+    with DroppingActionServer(drops=5) as server:
+        events, _ = await run_action("action_give_disclaimer", server.url)
+    assert isinstance(events[0], BotUttered) and "couldn't finish" in events[0].text
+    assert server.requests == 2

@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
 
-from bot import speedups
+from bot import extensions, speedups
 
 RESULTS = [
     {"events": [], "responses": []},
@@ -39,31 +39,31 @@ def test_same_verdict_as_rasa(result):
 
 
 def test_apply_replaces_rasas_validator():
-    original = RemoteAction._validate_action_result
-    try:
-        speedups.apply()
-        assert RemoteAction._validate_action_result is speedups._validate_action_result
-        with pytest.raises(jsonschema.ValidationError):
-            RemoteAction._validate_action_result(None, {"events": "x"})
-    finally:
-        RemoteAction._validate_action_result = original
+    extensions.apply()
+    assert RemoteAction._validate_action_result is speedups._validate_action_result
+    with pytest.raises(jsonschema.ValidationError):
+        RemoteAction._validate_action_result(None, {"events": "x"})
 
 
-def test_sqlite_connections_use_write_ahead_logging(tmp_path):
-    from sqlalchemy import create_engine, text
+def test_the_tracker_store_uses_write_ahead_logging(tmp_path):
+    from rasa.shared.core.domain import Domain
+    from sqlalchemy import text
 
-    speedups.apply()
-    engine = create_engine(f"sqlite:///{tmp_path / 'trackers.db'}")
-    with engine.connect() as conn:
+    from bot.tracker_store import SQLTrackerStore
+
+    store = SQLTrackerStore(
+        Domain.empty(), dialect="sqlite", db=str(tmp_path / "trackers.db")
+    )
+    with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1
-    engine.dispose()
+    store.engine.dispose()
 
 
 @pytest.fixture
 def patched():
-    """Rasa with the speed-ups; they stay applied, as in the server."""
-    speedups.apply()
+    """Rasa with the project's changes; they stay applied, as in the server."""
+    extensions.apply()
 
 
 def all_event_classes():
@@ -76,7 +76,7 @@ def all_event_classes():
 def test_event_types_resolve_to_the_same_classes(patched):
     from rasa.shared.core.events import Event
 
-    original = speedups._original["resolve_by_type"]
+    original = extensions.original("bot.speedups:_resolve_by_type")
     for cls in all_event_classes():
         assert Event.resolve_by_type(cls.type_name) is original(cls.type_name)
         assert Event.resolve_by_type(cls.type_name) is original(cls.type_name)
@@ -109,8 +109,9 @@ def test_events_round_trip_through_their_dicts(patched):
 
 @pytest.fixture
 def sql_store(tmp_path, patched):
-    from rasa.core.tracker_store import SQLTrackerStore
     from rasa.shared.core.domain import Domain
+
+    from bot.tracker_store import SQLTrackerStore
 
     domain = Domain.from_yaml('version: "3.1"\nintents: [greet, bye]\n')
     return SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "t.db"))
@@ -251,18 +252,10 @@ def random_rule_lookup(rng):
 
 
 def rule_policies():
-    """Rasa's rule matching and ours, side by side."""
-    from rasa.core.policies.rule_policy import RulePolicy
+    """Rasa's rule matching and ours (config.yml's policy), side by side."""
+    from rasa.core.policies.rule_policy import RulePolicy as Rasa
 
-    speedups.apply()
-
-    class Rasa(RulePolicy):
-        _get_possible_keys = speedups._original["get_possible_keys"]
-        _is_rule_applicable = speedups._original["is_rule_applicable"]
-
-    class Ours(RulePolicy):
-        _get_possible_keys = speedups._get_possible_keys
-        _is_rule_applicable = speedups._is_rule_applicable
+    from bot.policies import RulePolicy as Ours
 
     return Rasa.__new__(Rasa), Ours.__new__(Ours)
 
@@ -302,6 +295,7 @@ def agent():
 
     from tests.servers import MODEL
 
+    extensions.apply()
     return asyncio.run(load_agent(model_path=str(MODEL)))
 
 
@@ -320,7 +314,7 @@ def test_graph_runs_give_dasks_results(agent, texts):
     from rasa.shared.core.trackers import DialogueStateTracker
 
     runner = agent.processor.graph_runner
-    dask_run = speedups._original.get("run_graph") or type(runner).run
+    dask_run = extensions.original("bot.speedups:_run_graph")
     metadata = agent.processor.model_metadata
     domain = agent.domain
     tracker = DialogueStateTracker.from_events(
@@ -372,7 +366,9 @@ async def test_stored_rows_are_the_ones_rasa_writes(sql_store):
         BotUttered("Hello", {"buttons": [{"title": "A", "payload": "/a"}]}),
     ]
     await sql_store.save(DialogueStateTracker.from_events("ours", events))
-    rasa_save = speedups._original["save"]
+    from rasa.core.tracker_store import SQLTrackerStore as RasaStore
+
+    rasa_save = RasaStore.save
     await rasa_save(sql_store, DialogueStateTracker.from_events("rasa", events))
 
     def rows(sender):
@@ -460,7 +456,16 @@ def test_remembered_responses_are_bounded(monkeypatch):
     assert len(speedups._valid_results) == 5
 
 
-@pytest.mark.parametrize("module_name", speedups.LOG_ONLY_COPIES)
+LOG_ONLY_COPIES = [
+    p.target.split(":")[0] for p in extensions.PATCHES if p.target.endswith(":copy")
+]
+
+
+def test_three_modules_get_the_log_only_copy():
+    assert len(LOG_ONLY_COPIES) == 3
+
+
+@pytest.mark.parametrize("module_name", LOG_ONLY_COPIES)
 def test_these_modules_copy_only_for_their_log(module_name):
     """Guards the skipped copies: every ``copy.`` call in the module must be
     an argument of a ``structlogger`` call."""

@@ -191,3 +191,39 @@ def test_failed_delivery_backs_off_by_the_configured_base(store):
     [due] = quick.claim_due_notifications(soon)
     assert due.target == "email" and due.attempts == 1
     quick.engine.dispose()
+
+
+def test_action_servers_starting_together_on_an_empty_database_all_store(store):
+    """Two action servers (the cluster) create the tables on their first
+    booking. When both do it at once, PostgreSQL refuses one CREATE as a
+    duplicate; that process must still store its bookings, then and later."""
+    import threading
+
+    stores = [BookingStore(store.url, ("email",)) for _ in range(6)]
+    start = threading.Barrier(len(stores))
+    first: list[object] = [None] * len(stores)
+
+    def book(i: int) -> None:
+        start.wait()
+        try:
+            first[i] = stores[i].submit(request(conversation_id=f"together-{i}"))[0]
+        except Exception as error:  # noqa: BLE001 - recorded, asserted below
+            first[i] = error
+
+    threads = [threading.Thread(target=book, args=(i,)) for i in range(len(stores))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not [r for r in first if isinstance(r, Exception)], first
+        later = [
+            s.submit(request(conversation_id=f"later-{i}"))
+            for i, s in enumerate(stores)
+        ]
+        assert all(new for _, new in later)
+        assert len(store.list()) == 2 * len(stores)
+    finally:
+        for s in stores:
+            if s._engine is not None:
+                s._engine.dispose()

@@ -7,6 +7,7 @@ started again within the target time, and a patient then books as usual.
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pytest
@@ -51,6 +52,37 @@ def test_a_killed_process_serves_again(servers, program):
     assert any("reference is" in r.get("text", "") for r in replies), replies
     log = servers.log.read_text(errors="replace")
     assert f"exited: {program} (terminated by SIGKILL; not expected)" in log
+
+
+def test_a_killed_supervisord_starts_every_process_again(servers):
+    """The supervisor itself is the process nothing else would restart."""
+    run_dir = servers.tracker_db.parent / f"run-{servers.rasa_port}"
+    names = ("actions", "rasa", "web")
+    old = {name: chaos.pid_of(run_dir, name) for name in names}
+    assert all(old.values()), old
+    supervisord = int((run_dir / "supervisord.pid").read_text())
+    os.kill(supervisord, signal.SIGKILL)
+    started = time.monotonic()
+    deadline = started + 120
+    while time.monotonic() < deadline:
+        now = {name: chaos.pid_of(run_dir, name) for name in names}
+        if all(now.values()) and not set(now.values()) & set(old.values()):
+            if chaos.serving(f"{servers.url}/"):
+                break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"not serving again within 120 s: {now}")
+    print(
+        f"kill -9 of supervisord: serving again in {time.monotonic() - started:.1f} s"
+    )
+    for pid in old.values():
+        assert not alive(pid), pid
+    replies = []
+    for text in chaos.BOOKING:
+        replies = servers.say("after-supervisord", text)
+        assert replies, text
+    assert any("reference is" in r.get("text", "") for r in replies), replies
+    assert servers.process.poll() is None
 
 
 def test_sigterm_stops_every_process(servers):

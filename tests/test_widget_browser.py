@@ -46,7 +46,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        pytest.fail("no Chromium; apt-get install chromium (.ci/run does)")
+        pytest.fail("no Chromium; scripts/chromium.sh installs it (make test runs it)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS

@@ -336,12 +336,16 @@ def long_conversation(model: Path, logs: Path, conversations: int = 3) -> dict:
 
 
 def cluster_services() -> tuple[str, str]:
-    """The PostgreSQL and Redis servers ``bot cluster`` would use (started by
-    scripts/ unless DATABASE_URL / REDIS_URL name others); each model then
+    """PostgreSQL and Redis servers for the deployments under test (started
+    by scripts/ unless DATABASE_URL / REDIS_URL name others); each model then
     gets its own fresh database in that PostgreSQL server."""
-    from bot.cluster import local_services
+    from bot.cluster import exported_url
 
-    urls = {**os.environ, **local_services()}
+    urls = dict(os.environ)
+    if not urls.get("DATABASE_URL"):
+        urls["DATABASE_URL"] = exported_url("postgres.sh", {})
+    if not urls.get("REDIS_URL"):
+        urls["REDIS_URL"] = exported_url("redis.sh", {})
     base = urls["DATABASE_URL"]
     if not base.startswith("postgresql"):
         raise SystemExit(f"bot cluster needs PostgreSQL; DATABASE_URL is {base}")

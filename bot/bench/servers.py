@@ -29,7 +29,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import PROJECT_ROOT
 
 PYTHON = sys.executable
-RASA = str(Path(sys.executable).with_name("rasa"))
+# Training needs none of bot/extensions.py; bot.rasa_server applies it anyway.
+RASA = [sys.executable, "-m", "bot.rasa_server"]
 # What the Makefile retrains models/faq.tar.gz on, besides the config.
 TRAINING_INPUTS = (
     "domain.yml",
@@ -105,7 +106,7 @@ def train(config: Path, name: str, out_dir: Path, log: Path) -> float:
     out_dir.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [
-        RASA, "train", "--config", str(config), "--fixed-model-name", name,
+        *RASA, "train", "--config", str(config), "--fixed-model-name", name,
         "--out", str(out_dir), "--force",
     ]  # fmt: skip
     started = time.monotonic()

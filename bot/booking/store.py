@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -31,8 +32,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, declarative_base, relationship, sessionmaker
 
 from bot.booking.reference import new_reference
@@ -178,6 +180,32 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, future=True, pool_pre_ping=True)
 
 
+# Any number: the key of the PostgreSQL advisory lock held while tables are made.
+SCHEMA_LOCK = 5_055_001
+
+
+def create_tables(engine: Engine) -> None:
+    """The tables, made by one process at a time: two action servers starting
+    on an empty database both try, and the loser's CREATE fails as a
+    duplicate (its bookings then all went to the spool). On PostgreSQL an
+    advisory lock serialises them; elsewhere a failed attempt is tried again
+    once the other's tables exist."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            lock = sql_text("SELECT pg_advisory_xact_lock(:key)")
+            conn.execute(lock, {"key": SCHEMA_LOCK})
+            Base.metadata.create_all(conn)
+        return
+    for attempt in range(5):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
 class BookingStore:
     """All reads and writes of booking requests; connects on first use."""
 
@@ -203,10 +231,17 @@ class BookingStore:
 
     @property
     def engine(self) -> Engine:
+        """Connected, with its tables, on first use; kept only once both
+        worked, so a failed start is tried again by the next caller."""
         if self._engine is None:
-            self._engine = make_engine(self.url)
-            Base.metadata.create_all(self._engine)
-            self._sessions = sessionmaker(self._engine, future=True)
+            engine = make_engine(self.url)
+            try:
+                create_tables(engine)
+            except Exception:
+                engine.dispose()
+                raise
+            self._sessions = sessionmaker(engine, future=True)
+            self._engine = engine
         return self._engine
 
     def session(self) -> Session:

@@ -42,21 +42,3 @@ async def test_anything_else_is_401(guarded, args, headers):
     with pytest.raises(rasa.server.ErrorResponse) as refused:
         await guarded(request(args, headers))
     assert refused.value.status == 401
-
-
-def test_apply_replaces_rasas_guard_once_and_keeps_the_original(monkeypatch):
-    original = rasa.server.requires_auth
-    monkeypatch.setattr(api_auth, "_original", {})
-    monkeypatch.setattr(rasa.server, "requires_auth", original)
-    api_auth.apply()
-    api_auth.apply()
-    assert rasa.server.requires_auth is api_auth.requires_auth
-    assert api_auth._original["requires_auth"] is original
-
-
-def test_apply_refuses_another_rasa_version(monkeypatch):
-    import rasa
-
-    monkeypatch.setattr(rasa, "__version__", "3.7.0")
-    with pytest.raises(RuntimeError, match="3.7.0"):
-        api_auth.apply()

@@ -1,0 +1,178 @@
+"""Every change this project makes to Rasa's own code, in one registry.
+
+Where Rasa has an extension point the project uses it and patches nothing:
+``endpoints.yml`` names ``bot.tracker_store.SQLTrackerStore`` and
+``bot.locks.AtomicRedisLockStore``, ``config.yml`` names the project's NLU
+components. What has no extension point is a ``Patch`` below. ``apply``
+installs them once, in this order (a later patch of the same attribute
+wraps the earlier one), after checking that the installed Rasa is the one
+they were written against; every original is kept, ``original`` hands it to
+the replacement, and ``undo`` puts them all back (tests).
+
+Every entry point that runs Rasa goes through ``bot.rasa_server``, which
+applies this: ``make run`` and ``make run-cluster`` (``bot serve`` /
+``bot cluster``), ``make shell``, the conversation tests (``rasa test
+core``), ``bot evaluate`` and the benchmark. docs/rasa-extensions.md has the
+upgrade checklist.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+RASA_VERSION = "3.6.21"
+DEFAULT_ACTION_TIMEOUT = 1.5
+DEFAULT_CONCURRENT_MESSAGES = 3
+
+
+@dataclass(frozen=True)
+class Patch:
+    """``target`` ("module:Class.attribute" or "module:attribute") is
+    replaced by ``replacement`` ("module:name")."""
+
+    target: str
+    replacement: str
+    why: str
+    # Install as a staticmethod (the original is one).
+    static: bool = False
+
+
+PATCHES: tuple[Patch, ...] = (
+    Patch("rasa.server:requires_auth", "bot.api_auth:requires_auth",
+          "the HTTP API token only in the Authorization header, compared in "
+          "constant time"),
+    Patch("rasa.core.actions.action:RemoteAction._validate_action_result",
+          "bot.speedups:_validate_action_result",
+          "the response schema checked by a validator built once"),
+    Patch("rasa.core.actions.action:RemoteAction._action_call_format",
+          "bot.speedups:_action_call_format",
+          "the action server gets the last 20 user turns, not the session"),
+    Patch("rasa.shared.core.events:Event.resolve_by_type",
+          "bot.speedups:_resolve_by_type",
+          "an event class found by name is remembered", static=True),
+    Patch("rasa.utils.endpoints:EndpointConfig.session",
+          "bot.speedups:_endpoint_session",
+          "one kept-alive HTTP session per endpoint"),
+    Patch("rasa.shared.core.trackers:DialogueStateTracker.copy",
+          "bot.speedups:_tracker_copy",
+          "copies keep the replay caches apart"),
+    Patch("rasa.shared.core.trackers:DialogueStateTracker.applied_events",
+          "bot.speedups:_applied_events",
+          "applied events folded in as they arrive, not recomputed"),
+    Patch("rasa.engine.runner.dask:DaskGraphRunner.run",
+          "bot.speedups:_run_graph",
+          "the model graph run in an order worked out once"),
+    Patch("rasa.core.processor:copy", "bot.speedups:PROCESSOR_COPY",
+          "no deep copies for debug lines that are off"),
+    Patch("rasa.core.policies.memoization:copy", "bot.speedups:MEMOIZATION_COPY",
+          "no deep copies for debug lines that are off"),
+    Patch("rasa.core.policies.rule_policy:copy", "bot.speedups:RULE_POLICY_COPY",
+          "no deep copies for debug lines that are off"),
+    Patch("rasa.core.actions.action:RemoteAction.run",
+          "bot.resilience:run_with_deadline",
+          "a custom action gets a deadline, then an apology, never silence"),
+    # After the deadline: the place is given up while the deadline runs.
+    Patch("rasa.core.actions.action:RemoteAction.run",
+          "bot.admission:run_action_without_slot",
+          "a slow custom action gives its place up"),
+    Patch("rasa.core.processor:MessageProcessor.handle_message",
+          "bot.admission:handle_message_in_turn",
+          "a few messages at a time, in arrival order"),
+)  # fmt: skip
+
+
+@dataclass
+class _Applied:
+    owner: Any
+    attribute: str
+    # What ``owner.__dict__`` held (a descriptor for a staticmethod), for
+    # undo; and what calling code got, for the replacement to call.
+    stored: Any
+    original: Any
+    patch: Patch
+
+
+_applied: list[_Applied] = []
+_originals: dict[str, Any] = {}
+
+
+class WrongRasa(SystemExit):
+    """The installed Rasa is not the one the patches were written against."""
+
+
+def check_version(version: str | None = None) -> None:
+    if version is None:
+        import rasa
+
+        version = rasa.__version__
+    if version != RASA_VERSION:
+        raise WrongRasa(
+            f"This project changes Rasa {RASA_VERSION}'s own code "
+            f"(bot/extensions.py) and found Rasa {version}. Pin "
+            f"rasa=={RASA_VERSION} (make setup does), or follow the upgrade "
+            "checklist in docs/rasa-extensions.md first."
+        )
+
+
+def _resolve(path: str) -> tuple[Any, str]:
+    module_name, _, dotted = path.partition(":")
+    owner: Any = importlib.import_module(module_name)
+    *parents, attribute = dotted.split(".")
+    for name in parents:
+        owner = getattr(owner, name)
+    return owner, attribute
+
+
+def _value(path: str) -> Any:
+    owner, attribute = _resolve(path)
+    return getattr(owner, attribute)
+
+
+def apply(
+    action_timeout: float = DEFAULT_ACTION_TIMEOUT,
+    concurrent_messages: int = DEFAULT_CONCURRENT_MESSAGES,
+) -> None:
+    """Install every patch (once) with these settings."""
+    from bot import admission, resilience
+
+    resilience.configure(action_timeout)
+    admission.configure(concurrent_messages)
+    if _applied:
+        return
+    check_version()
+    for patch in PATCHES:
+        owner, attribute = _resolve(patch.target)
+        stored = vars(owner).get(attribute)
+        original = getattr(owner, attribute)
+        if stored is None:
+            raise WrongRasa(f"{patch.target} is not where Rasa {RASA_VERSION} has it")
+        replacement = _value(patch.replacement)
+        if patch.static:
+            replacement = staticmethod(replacement)
+        setattr(owner, attribute, replacement)
+        _applied.append(_Applied(owner, attribute, stored, original, patch))
+        _originals[patch.replacement] = original
+
+
+def original(replacement: str) -> Any:
+    """What the patch installing ``replacement`` replaced."""
+    try:
+        return _originals[replacement]
+    except KeyError:
+        raise LookupError(
+            f"{replacement} is not applied; call bot.extensions.apply()"
+        ) from None
+
+
+def applied() -> bool:
+    return bool(_applied)
+
+
+def undo() -> None:
+    """Put back every original, newest patch first."""
+    while _applied:
+        entry = _applied.pop()
+        setattr(entry.owner, entry.attribute, entry.stored)
+    _originals.clear()
