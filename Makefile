@@ -24,7 +24,7 @@ export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 
-.PHONY: help setup run run-cluster shell test lint validate unit conversations evaluate train bench clean
+.PHONY: help setup run run-cluster shell test lint validate unit e2e conversations evaluate train bench clean
 
 help:
 	@echo "make run    set up, train if needed, serve Rasa (:5005), actions (:5055) and the website (:8080)"
@@ -81,23 +81,28 @@ lint: $(INSTALLED)
 validate: setup
 	$(RASA) data validate --fail-on-warnings
 
-# PostgreSQL and Redis for the storage, cluster and fault tests: the ones
-# .ci/run started, else throwaway local servers; Chromium for the browser
-# tests (each installed from Debian's packages if missing).
+# The unit tier: in-process, about a minute. PostgreSQL and Redis (the ones
+# .ci/run started, else throwaway local servers) for the storage and lock
+# tests; Chromium for the browser tests (each installed from Debian's
+# packages if missing) in the end-to-end tier.
+SERVICES := [ -n "$$TEST_POSTGRES_URL" ] || eval "$$(scripts/postgres.sh start)"; \
+	[ -n "$$TEST_REDIS_URL" ] || eval "$$(scripts/redis.sh start)";
+
 unit: setup $(MODEL)
+	@$(SERVICES) $(PY) -m pytest -m "unit and not slow"
+
+e2e: setup $(MODEL)
 	@scripts/chromium.sh >/dev/null
-	@[ -n "$$TEST_POSTGRES_URL" ] || eval "$$(scripts/postgres.sh start)"; \
-	[ -n "$$TEST_REDIS_URL" ] || eval "$$(scripts/redis.sh start)"; \
-	$(PY) -m pytest
+	@$(SERVICES) $(PY) -m pytest -m "not unit or slow"
 
 conversations: setup $(MODEL)
-	$(PY) -m bot.rasa_server test core --model $(MODEL) --stories tests --fail-on-prediction-errors --out results/conversations
+	$(PY) -m bot.rasa_server test core --model $(MODEL) --stories tests/conversations --fail-on-prediction-errors --out results/conversations
 
 evaluate: setup $(MODEL)
 	$(PY) -m bot evaluate tests/nlu/holdout.yml --model $(MODEL) --min-accuracy 0.93 \
 		--min-real-accuracy 0.90
 
-test: lint validate unit conversations evaluate
+test: lint validate unit e2e conversations evaluate
 
 # Ours against Rasa's stock config: latency, throughput, memory, start-up,
 # training time, held-out accuracy (README, "Benchmark"). BENCH_ARGS passes

@@ -364,7 +364,7 @@ def reload(settings: Settings | None = None, timeout: float = START_TIMEOUT) -> 
 
 def compose_nginx_config() -> str:
     """deploy/compose/nginx.conf: the same front as ``bot cluster``, in front
-    of docker-compose's services (tests/test_deploy.py keeps them equal)."""
+    of docker-compose's services (tests/unit/test_deploy.py keeps them equal)."""
     return nginx_config(
         "5005",
         ["rasa-1:5005", "rasa-2:5005"],

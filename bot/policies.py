@@ -3,7 +3,7 @@
 Named ``RulePolicy`` because parts of Rasa recognise the rule policy by its
 class name; ``config.yml`` names it ``bot.policies.RulePolicy``, Rasa's
 extension point for policies. What each change saves is measured in
-bot/speedups.py; tests/test_speedups.py checks the predictions against
+bot/speedups.py; tests/unit/test_speedups.py checks the predictions against
 Rasa's own class.
 
 - The last turn is checked only against the rules indexed under its previous

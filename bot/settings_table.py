@@ -2,7 +2,7 @@
 
 ``python -m bot.settings_table`` rewrites the table between the README's
 ``settings-table`` markers; ``--check`` fails when it is out of date.
-tests/test_settings_table.py checks that every variable the code reads is
+tests/unit/test_settings_table.py checks that every variable the code reads is
 here, so the table cannot fall behind ``bot/settings.py``.
 """
 

@@ -3,7 +3,7 @@
 Configured in ``endpoints.yml`` as ``type: bot.tracker_store.SQLTrackerStore``
 with Rasa's own SQL options (bot/endpoints.py), so Rasa's extension point,
 not a patch, brings it in. Against Rasa 3.6's store (see bot/speedups.py
-for the profile behind each, tests/test_speedups.py for the same results):
+for the profile behind each, tests/unit/test_speedups.py for the same results):
 
 - the latest session is read as the ``data`` column only (no ORM objects)
   and, when the database holds exactly what this process saved, from memory;

@@ -13,7 +13,7 @@ from contextlib import closing, contextmanager
 import socketio
 
 from bot import PROJECT_ROOT
-from tests import test_channels_e2e as wire
+from tests.e2e import test_channels_e2e as wire
 from tests.servers import say
 from tests.standins import GraphStandIn, StandInServer, TelegramStandIn, TwilioStandIn
 

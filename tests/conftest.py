@@ -1,4 +1,5 @@
-"""Shared fixtures: trackers for action tests, the built spaCy pipeline."""
+"""Shared fixtures: trackers for action tests, the built spaCy pipeline, the
+servers for end-to-end tests; and each test's tier marker, from its folder."""
 
 from __future__ import annotations
 
@@ -11,6 +12,20 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import PROJECT_ROOT
+
+TESTS = Path(__file__).parent
+TIERS = {"unit": ("unit",), "e2e": ("e2e",), "browser": ("browser", "e2e")}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """tests/unit -> unit, tests/e2e -> e2e, tests/browser -> browser and e2e."""
+    for item in items:
+        try:
+            folder = Path(item.fspath).relative_to(TESTS).parts[0]
+        except ValueError:
+            continue
+        for tier in TIERS.get(folder, ()):
+            item.add_marker(getattr(pytest.mark, tier))
 
 
 def user_event(text: str, intent: str, entities: list[dict] | None = None) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,12 @@ from pathlib import Path
 import requests
 
 from bot import PROJECT_ROOT
+from bot.localhost import create_database, free_port, free_port_block
 from bot.supervisor import children  # noqa: F401 - used by the e2e tests
 
 MODEL = PROJECT_ROOT / "models" / "faq.tar.gz"
 TOKEN = "e2e-test-token"
 START_TIMEOUT = 240
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_until_ready(
@@ -166,8 +160,6 @@ def fresh_postgres_database(prefix: str) -> str:
 
     import pytest
 
-    from bot.bench.servers import create_database
-
     base = os.environ.get("TEST_POSTGRES_URL")
     if not base:
         pytest.fail("TEST_POSTGRES_URL not set: .ci/run starts PostgreSQL")
@@ -183,8 +175,6 @@ class Cluster:
     with the PostgreSQL and Redis it runs itself, as ``make run-cluster``."""
 
     def __init__(self, root: Path, database_url: str | None, env: dict | None = None):
-        from bot.bench.servers import free_port_block
-
         self.root = root
         self.port = free_port_block(3)
         self.action_port = free_port_block(3)

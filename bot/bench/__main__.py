@@ -27,14 +27,12 @@ from bot.bench.servers import (
     Mailbox,
     MemorySampler,
     action_failures,
-    create_database,
-    drop_database,
     holdout_accuracy,
-    stored_bookings,
     train,
     training_fingerprint,
 )
 from bot.bench.stats import summarize
+from bot.localhost import create_database, drop_database, stored_bookings
 
 CONFIGS = {"ours": Path("config.yml"), "stock": Path("bench/stock_config.yml")}
 MODEL_DIR = PROJECT_ROOT / "build" / "bench"

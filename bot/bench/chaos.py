@@ -6,7 +6,7 @@ Rasa instance, then an action server, then a Rasa instance twice (the second
 time while it is still starting again). A patient's client retries a
 message once when nginx answers 502/503/504 or the connection fails, as a
 widget or a provider's webhook delivery would. Used by
-``tests/test_chaos_e2e.py`` (which holds the targets) and by ``make bench``
+``tests/e2e/test_chaos_e2e.py`` (which holds the targets) and by ``make bench``
 (the "failover" row).
 """
 

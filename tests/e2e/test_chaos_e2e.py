@@ -28,6 +28,8 @@ from bot.booking.store import BookingStore
 from bot.supervisor import children
 from tests.servers import MODEL, Cluster, fresh_postgres_database
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):

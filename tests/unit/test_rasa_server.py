@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from bot import PROJECT_ROOT
 
 
+@pytest.mark.slow
 def test_tensorflow_loads_without_jax_in_the_rasa_server():
     probe = (
         "import bot.rasa_server, sys\n"

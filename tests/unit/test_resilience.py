@@ -7,7 +7,6 @@ import asyncio
 import socket
 import threading
 import time
-import uuid
 
 import pytest
 from aiohttp import web
@@ -17,7 +16,7 @@ from rasa.shared.core.events import BotUttered, SlotSet
 from rasa.utils.endpoints import EndpointConfig
 
 from bot import PROJECT_ROOT, extensions, resilience
-from tests.servers import MODEL, Servers, free_port
+from tests.servers import free_port
 
 
 class SlowActionServer:
@@ -199,35 +198,6 @@ def test_one_channel_object_for_every_user_still_apologises_to_each():
     again = said(shared_by_all[0], "hello?", "m3")
     assert len(resilience.fallback_events("action_x", again, channel)) == 1
     assert resilience.fallback_events("action_y", again, channel) == []
-
-
-@pytest.fixture(scope="module")
-def servers_without_actions(tmp_path_factory):
-    if not MODEL.exists():
-        pytest.fail("no trained model; run `make train`")
-    root = tmp_path_factory.mktemp("resilience")
-    env = {
-        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}/webhook",
-        "DATABASE_URL": f"sqlite:///{root / 'clinic.db'}",
-    }
-    servers = Servers(root / "conversations.db", root / "servers.log", env)
-    servers.start()
-    yield servers
-    servers.stop()
-
-
-def test_e2e_action_server_down(servers_without_actions):
-    servers = servers_without_actions
-    user = f"down-{uuid.uuid4().hex[:8]}"
-    started = time.monotonic()
-    reply = [m["text"] for m in servers.say(user, "does it hurt?")]
-    assert time.monotonic() - started < 2
-    assert "(02) 5550 1234" in reply[0] and "cramp" in reply[-1]
-    servers.say(user, "/book_appointment")
-    started = time.monotonic()
-    reply = [m["text"] for m in servers.say(user, "Priya")]
-    assert time.monotonic() - started < 2
-    assert "couldn't finish" in reply[0] and "first name" in reply[-1]
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "soon", "nan", "99999"])

@@ -69,12 +69,3 @@ def test_the_api_token_reaches_rasa_in_process_not_on_its_command_line(
     argv = with_auth_token(command[2:])
     assert argv[-1] == "--auth-token=-starts-with-a-dash"
     assert with_auth_token(argv) == argv  # given once
-
-
-def test_the_running_servers_show_no_secret_in_ps(servers):
-    from tests.servers import TOKEN, children, command_line
-
-    pids = children(servers.process.pid)
-    lines = [command_line(pid) for pid in pids]
-    assert any("bot.rasa_server" in line for line in lines)
-    assert not any(TOKEN in line or "Bearer" in line for line in lines)

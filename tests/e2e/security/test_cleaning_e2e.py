@@ -9,8 +9,8 @@ import time
 import pytest
 
 from bot.channels.incoming import EMPTY_REPLY, LONG_NOTE, NOT_TEXT_REPLY
-from tests import test_channels_e2e as wire
 from tests.chat import Chat
+from tests.e2e import test_channels_e2e as wire
 
 DIRTY = "does it\x00 hurt\x1b\x07 \u202eafterwards?"
 CLEAN = "does it hurt afterwards?"

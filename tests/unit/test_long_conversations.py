@@ -261,6 +261,7 @@ def random_events(rng, domain) -> list:
     return events
 
 
+@pytest.mark.slow
 def test_applied_events_and_copies_are_rasas_on_random_conversations(agent):
     import random
 

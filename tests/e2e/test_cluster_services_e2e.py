@@ -18,9 +18,11 @@ import redis
 from sqlalchemy import create_engine, text
 
 from bot.bench import chaos
-from bot.bench.servers import stored_bookings
+from bot.localhost import stored_bookings
 from bot.supervisor import children
 from tests.servers import MODEL, Cluster, say
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot import PROJECT_ROOT
-from bot.bench.servers import free_port
+from bot.localhost import free_port
 from bot.supervisor import Program, children, config_text, supervisorctl, wait_for
 
 GUARDIAN = """

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests import test_channels_e2e as wire
+from tests.e2e import test_channels_e2e as wire
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from bot.channels.floods import BUSY_REPLY
-from tests import test_channels_e2e as wire
 from tests.chat import Widget
-from tests.security.test_takeover_e2e import telegram_update
+from tests.e2e import test_channels_e2e as wire
+from tests.e2e.security.test_takeover_e2e import telegram_update
 
 
 @pytest.fixture(scope="module")

@@ -94,22 +94,19 @@ def test_extension_points_are_used_where_rasa_has_them():
     assert "name: bot.policies.RulePolicy" in (PROJECT_ROOT / "config.yml").read_text()
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [["run", "--help"], ["shell", "--help"], ["test", "core", "--help"]],
-)
-def test_rasa_commands_run_with_the_extensions(argv):
-    """``bot.rasa_server`` is how every entry point runs Rasa: it applies
-    the registry before Rasa's own command line starts."""
+def test_rasa_commands_run_with_the_extensions():
+    """``bot.rasa_server`` is how every entry point runs Rasa (serve, shell,
+    the conversation tests): it applies the registry before Rasa's own
+    command line starts."""
     probe = (
         "import sys, runpy\n"
         "import rasa.__main__ as m\n"
         "from bot import extensions\n"
-        "def main():\n"
-        "    print('applied' if extensions.applied() else 'plain')\n"
-        "m.main = main\n"
-        f"sys.argv = ['bot.rasa_server', *{argv!r}]\n"
-        "runpy.run_module('bot.rasa_server', run_name='__main__')\n"
+        "m.main = lambda: print('applied' if extensions.applied() else 'plain')\n"
+        "for argv in (['run'], ['shell'], ['test', 'core']):\n"
+        "    extensions.undo()\n"
+        "    sys.argv = ['bot.rasa_server', *argv, '--help']\n"
+        "    runpy.run_module('bot.rasa_server', run_name='__main__')\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -118,7 +115,7 @@ def test_rasa_commands_run_with_the_extensions(argv):
         text=True,
         timeout=120,
     )
-    assert result.stdout.strip().splitlines()[-1] == "applied", result.stderr[-2000:]
+    assert result.stdout.split() == ["applied"] * 3, result.stderr[-2000:]
 
 
 def test_the_entry_points_go_through_bot_rasa_server():

@@ -88,6 +88,7 @@ def test_build_writes_a_loadable_pipeline_and_skips_when_current(tmp_path: Path)
     assert {"the", "pain", "needle", "shoulder"} <= set(words)
 
 
+@pytest.mark.slow
 def test_build_reruns_when_the_terms_change(tmp_path: Path):
     terms = tmp_path / "terms.yml"
     terms.write_text(

@@ -16,6 +16,8 @@ import pytest
 from bot import PROJECT_ROOT
 from tests.servers import MODEL, Servers, children, command_line, free_port, rss_kib
 
+pytestmark = pytest.mark.slow
+
 SOAK_SECONDS = 60
 FAQ = [
     "does it hurt?",

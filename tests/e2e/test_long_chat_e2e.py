@@ -10,6 +10,8 @@ from bot.bench.long import BOOKING, QUESTIONS
 from bot.booking.store import BookingStore
 from tests.chat import Chat
 
+pytestmark = pytest.mark.slow
+
 TURNS = 100
 APOLOGY = "something went wrong"
 

@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 import pytest
 import telegram
 
-from tests import test_channels_e2e as wire
 from tests.chat import CHANNELS, Chat, Widget, collect, message_text
+from tests.e2e import test_channels_e2e as wire
 from tests.servers import say
 
 

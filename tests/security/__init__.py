@@ -1,1 +1,0 @@
-"""Adversarial tests: what an attacker with real client libraries tries."""
