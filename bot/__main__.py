@@ -17,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
         "serve", help="run the Rasa and action servers and the demo website"
     )
     commands.add_parser("shell", help="chat with the assistant in this terminal")
+    commands.add_parser(
+        "migrate",
+        help="bring the bookings database (DATABASE_URL) to the newest schema",
+    )
     process = commands.add_parser(
         "process", help="run one program in the foreground (containers)"
     )
@@ -130,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.serve import shell
 
         return shell()
+    if args.command == "migrate":
+        from bot.serve import migrate
+
+        return migrate()
     if args.command == "evaluate":
         from bot.evaluate import evaluate as run_evaluation
 

@@ -25,7 +25,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bot import PROJECT_ROOT, supervisor
-from bot.serve import api_token_for, programs, run_dir, with_action_token
+from bot.serve import (
+    api_token_for,
+    migrate,
+    programs,
+    run_dir,
+    with_action_token,
+)
 from bot.settings import Settings, load_settings
 from bot.supervisor import Program, supervisorctl, wait_for
 
@@ -282,6 +288,10 @@ def run_cluster(instances: int = 2, actions: int = 2) -> int:
         print(f"No trained model at {settings.model_path}; run `make run`.")
         return 1
     urls, services = supervised_services(settings, run_dir(settings))
+    # The cluster's own PostgreSQL starts under supervisord: its action
+    # servers migrate it on their first use of it.
+    if "DATABASE_URL" not in urls and migrate(settings):
+        return 1
     settings = with_action_token(
         replace(
             settings,

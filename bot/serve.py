@@ -181,11 +181,36 @@ def api_token_for(settings: Settings) -> str:
     return token
 
 
+def migrate(settings: Settings | None = None) -> int:
+    """The bookings database at the newest schema (bot/migrations), before any
+    server starts: a database that cannot be reached or upgraded is reported
+    here, not as every booking going to the spool."""
+    from sqlalchemy.engine import make_url
+
+    from bot import migrations
+    from bot.booking.store import make_engine
+
+    settings = settings or load_settings()
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    engine = make_engine(settings.database_url)
+    try:
+        revision = migrations.upgrade(engine)
+    except Exception as error:  # noqa: BLE001 - said plainly, then stop
+        print(f"Could not bring {where} to the newest schema: {error}")
+        return 1
+    finally:
+        engine.dispose()
+    print(f"database {where}: schema {revision}", flush=True)
+    return 0
+
+
 def serve(settings: Settings | None = None) -> int:
     """Run the servers under supervisord until interrupted."""
     settings = settings or load_settings()
     if not settings.model_path.exists():
         print(f"No trained model at {settings.model_path}; run `make run`.")
+        return 1
+    if migrate(settings):
         return 1
     settings = with_action_token(settings)
     processes = programs(settings, [settings.rasa_port], api_token_for(settings))

@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import re
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,9 +31,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, declarative_base, relationship, sessionmaker
 
 from bot.booking.reference import new_reference
@@ -180,30 +178,14 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, future=True, pool_pre_ping=True)
 
 
-# Any number: the key of the PostgreSQL advisory lock held while tables are made.
-SCHEMA_LOCK = 5_055_001
-
-
 def create_tables(engine: Engine) -> None:
-    """The tables, made by one process at a time: two action servers starting
-    on an empty database both try, and the loser's CREATE fails as a
-    duplicate (its bookings then all went to the spool). On PostgreSQL an
-    advisory lock serialises them; elsewhere a failed attempt is tried again
-    once the other's tables exist."""
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            lock = sql_text("SELECT pg_advisory_xact_lock(:key)")
-            conn.execute(lock, {"key": SCHEMA_LOCK})
-            Base.metadata.create_all(conn)
-        return
-    for attempt in range(5):
-        try:
-            Base.metadata.create_all(engine)
-            return
-        except OperationalError:
-            if attempt == 4:
-                raise
-            time.sleep(0.1 * (attempt + 1))
+    """The newest schema (bot/migrations): two action servers starting on
+    an empty database both try, and they take turns; without that the
+    loser's CREATE failed as a duplicate and its bookings all went to the
+    spool."""
+    from bot import migrations
+
+    migrations.upgrade(engine)
 
 
 class BookingStore:

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 logger = logging.getLogger(__name__)
 KEEP = timedelta(days=7)
@@ -50,14 +50,11 @@ class ReplayGuard:
         each creating the table raced ("no such table", "already exists")."""
         with self._lock:
             if self._engine is None:
+                from bot import migrations
                 from bot.booking.store import make_engine
 
                 engine = make_engine(self.url)
-                try:
-                    metadata.create_all(engine)
-                except OperationalError:
-                    # Another instance created it between check and create.
-                    metadata.create_all(engine)
+                migrations.upgrade(engine)
                 self._engine = engine
         return self._engine
 

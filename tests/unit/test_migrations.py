@@ -1,0 +1,121 @@
+"""The bookings database's migrations: from nothing, from the schema the
+project made before migrations (create_all, no version table) with its
+bookings kept, and the result always what the code's tables describe."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData, create_engine, inspect, text
+
+from bot import migrations
+from bot.booking.store import Base, BookingRequest, BookingStore
+from bot.channels.replays import metadata as replay_tables
+from bot.localhost import create_database, drop_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'clinic.db'}"
+        return
+    base = os.environ.get("TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("TEST_POSTGRES_URL not set (make test starts PostgreSQL)")
+    name = f"migrate_{uuid.uuid4().hex[:8]}"
+    yield create_database(base, name)
+    drop_database(base, name)
+
+
+def the_code_tables() -> MetaData:
+    combined = MetaData()
+    for source in (Base.metadata, replay_tables):
+        for table in source.tables.values():
+            table.to_metadata(combined)
+    return combined
+
+
+def differences(engine) -> list:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": False}
+        )
+        return compare_metadata(context, the_code_tables())
+
+
+def test_an_empty_database_gets_the_newest_schema(url):
+    engine = create_engine(url, future=True)
+    try:
+        assert migrations.upgrade(engine) == migrations.head()
+        assert differences(engine) == []
+        # Running again changes nothing.
+        assert migrations.upgrade(engine) == migrations.head()
+    finally:
+        engine.dispose()
+
+
+def test_a_database_made_before_migrations_keeps_its_bookings(url):
+    engine = create_engine(url, future=True)
+    try:
+        # The schema create_all made, as the first revision has it, without
+        # Alembic's version table and without the replay table.
+        with engine.begin() as conn:
+            command.upgrade(migrations.config(conn), migrations.FIRST)
+            conn.execute(text("DROP TABLE alembic_version"))
+            conn.execute(text("DROP TABLE inbound_messages"))
+            conn.execute(
+                text(
+                    "INSERT INTO booking_requests (reference, kind, first_name, "
+                    "phone, consent, conversation_id, dedupe_key, status, "
+                    "created_at) VALUES ('DN-OLD1', 'assessment', 'Ana', "
+                    "'+61400000000', true, 'rest:old', 'k-old', 'new', :at)"
+                ),
+                {"at": datetime(2026, 1, 5, tzinfo=timezone.utc)},
+            )
+        assert migrations.upgrade(engine) == migrations.head()
+        assert differences(engine) == []
+    finally:
+        engine.dispose()
+    store = BookingStore(url, ("email",))
+    try:
+        assert [b.reference for b in store.list()] == ["DN-OLD1"]
+        store.submit(
+            BookingRequest(first_name="Bo", phone="+61400000001", conversation_id="c")
+        )
+        assert len(store.list()) == 2
+    finally:
+        store.engine.dispose()
+
+
+def test_the_store_migrates_on_first_use(url):
+    store = BookingStore(url, ("email",))
+    try:
+        store.submit(
+            BookingRequest(first_name="Cy", phone="+61400000002", conversation_id="d")
+        )
+        tables = set(inspect(store.engine).get_table_names())
+        assert {"alembic_version", "booking_requests", "notifications"} <= tables
+    finally:
+        store.engine.dispose()
+
+
+def test_make_run_migrates_first_and_says_so(tmp_path, monkeypatch, capsys):
+    from bot.localhost import free_port
+    from bot.serve import migrate
+    from bot.settings import load_settings
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'clinic.db'}")
+    assert migrate(load_settings()) == 0
+    assert f"schema {migrations.head()}" in capsys.readouterr().out
+    monkeypatch.setenv(
+        "DATABASE_URL", f"postgresql://nobody:secret@127.0.0.1:{free_port()}/x"
+    )
+    assert migrate(load_settings()) == 1
+    said = capsys.readouterr().out
+    assert "Could not bring" in said and "secret" not in said
