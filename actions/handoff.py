@@ -11,10 +11,11 @@ from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import services
+from actions.booking import notify_clinic_soon
+from bot.booking.store import StaffMessage
 from bot.clinic import load_clinic
 from bot.handoff import is_open, transcript
-from bot.notify.mail import send_mail
-from bot.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ def now() -> datetime:
 
 
 class ActionHandoffHuman(Action):
-    """Open: notify staff with the transcript and pause. Closed: hours and phone."""
+    """Open: queue the transcript for staff (the outbox emails it, retrying
+    until it goes) and pause. Closed: hours and phone."""
 
     def name(self) -> str:
         return "action_handoff_human"
@@ -41,25 +43,31 @@ class ActionHandoffHuman(Action):
                 phone=clinic.phone,
             )
             return []
-        settings = load_settings()
-        body = (
-            f"A patient asked to talk to a person.\n"
-            f"Conversation: {tracker.sender_id}\n"
-            f"Channel: {tracker.get_latest_input_channel() or '-'}\n\n"
-            f"{transcript(tracker.events)}\n\n"
-            f"Reply in the conversation, then give it back to the assistant with:\n"
-            f"  python -m bot handoff resume {tracker.sender_id}\n"
+        asked = (tracker.latest_message or {}).get("message_id") or len(tracker.events)
+        message = StaffMessage(
+            subject=f"Chat handoff: {tracker.sender_id}",
+            body=(
+                f"A patient asked to talk to a person.\n"
+                f"Conversation: {tracker.sender_id}\n"
+                f"Channel: {tracker.get_latest_input_channel() or '-'}\n\n"
+                f"{transcript(tracker.events)}\n\n"
+                f"Reply in the conversation, then give it back to the assistant "
+                f"with:\n  python -m bot handoff resume {tracker.sender_id}\n"
+            ),
+            # The same request run again (a retried call) queues no second email.
+            dedupe_key=f"handoff:{tracker.sender_id}:{asked}",
         )
         try:
             await asyncio.to_thread(
-                send_mail, settings.smtp, clinic.staff_email,
-                f"Chat handoff: {tracker.sender_id}", body,
-            )  # fmt: skip
+                services.booking_store().queue_staff_message, message
+            )
         except Exception:  # noqa: BLE001 - without staff, don't leave them waiting
-            logger.exception("handoff email for %s failed", tracker.sender_id)
+            logger.exception("handoff for %s could not be queued", tracker.sender_id)
             dispatcher.utter_message(
                 response="utter_handoff_failed", phone=clinic.phone
             )
             return []
+        # The outbox sends it now, in the background, and retries on failure.
+        notify_clinic_soon()
         dispatcher.utter_message(response="utter_handoff_open")
         return [ConversationPaused()]

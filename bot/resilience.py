@@ -93,10 +93,9 @@ async def _run_once_more_if_dropped(self, output_channel, nlg, tracker, domain):
     other side just as a call goes out on it (nginx closes idle connections
     when it reloads; an action server restarts): the call is sent once more
     on a new connection. If the first call did reach the action server, the
-    action runs twice: the submits are deduplicated by the store and the
-    rest only read or ask, except the handoff, whose email the staff could
-    then get twice (better than a patient who asked for a person getting an
-    apology)."""
+    action runs twice, which every action allows: the submits and the
+    handoff's email are deduplicated by the store, the rest only read or
+    ask."""
     from rasa.shared.exceptions import RasaException
 
     run = extensions.original("bot.resilience:run_with_deadline")

@@ -153,7 +153,9 @@ def store(tmp_path, monkeypatch):
     sent = []
     monkeypatch.setattr(services, "booking_store", lambda: store)
     monkeypatch.setattr(
-        services, "notification_senders", lambda: {"email": sent.append}
+        services,
+        "notification_senders",
+        lambda: {"email": sent.append, "staff_email": sent.append},
     )
     store.sent = sent
     return store

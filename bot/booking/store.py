@@ -81,16 +81,23 @@ class BookingRow(Base):
 
 class NotificationRow(Base):
     __tablename__ = "notifications"
-    __table_args__ = (UniqueConstraint("booking_id", "target"),)
+    __table_args__ = (
+        UniqueConstraint("booking_id", "target"),
+        UniqueConstraint("dedupe_key", name="uq_notifications_dedupe_key"),
+    )
 
     id = Column(Integer, primary_key=True)
-    booking_id = Column(ForeignKey("booking_requests.id"), nullable=False)
+    # None for a message to staff (subject and body stored here).
+    booking_id = Column(ForeignKey("booking_requests.id"))
     target = Column(String(16), nullable=False)
     status = Column(String(16), nullable=False, default="pending")
     attempts = Column(Integer, nullable=False, default=0)
     last_error = Column(Text)
     next_attempt_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     sent_at = Column(DateTime(timezone=True))
+    subject = Column(String(200))
+    body = Column(Text)
+    dedupe_key = Column(String(128))
 
     booking = relationship("BookingRow", back_populates="notifications")
 
@@ -163,11 +170,26 @@ class Booking:
 
 
 @dataclass(frozen=True)
+class StaffMessage:
+    """An email for the clinic's staff that is not a booking (a handoff)."""
+
+    subject: str
+    body: str
+    dedupe_key: str
+
+
+@dataclass(frozen=True)
 class PendingNotification:
     id: int
     target: str
     attempts: int
-    booking: Booking
+    # One of the two.
+    booking: Booking | None
+    message: StaffMessage | None = None
+
+    @property
+    def label(self) -> str:
+        return self.booking.reference if self.booking else self.message.subject
 
 
 def make_engine(url: str) -> Engine:
@@ -176,6 +198,10 @@ def make_engine(url: str) -> Engine:
         if str(path) not in ("", ":memory:"):
             path.parent.mkdir(parents=True, exist_ok=True)
     return create_engine(url, future=True, pool_pre_ping=True)
+
+
+# The outbox target of messages to staff.
+STAFF_EMAIL = "staff_email"
 
 
 def create_tables(engine: Engine) -> None:
@@ -341,10 +367,42 @@ class BookingStore:
             rows = [session.get(NotificationRow, i) for i in claimed]
             return [
                 PendingNotification(
-                    r.id, r.target, r.attempts, Booking.from_row(r.booking)
+                    r.id,
+                    r.target,
+                    r.attempts,
+                    Booking.from_row(r.booking) if r.booking else None,
+                    None
+                    if r.booking
+                    else StaffMessage(r.subject, r.body, r.dedupe_key),
                 )
                 for r in rows
             ]
+
+    def queue_staff_message(self, message: StaffMessage) -> bool:
+        """Queue an email for staff in the outbox; False if a message with
+        the same key is already there (the same handoff run again)."""
+        with self.session() as session:
+            exists = session.execute(
+                select(NotificationRow.id).where(
+                    NotificationRow.dedupe_key == message.dedupe_key
+                )
+            ).first()
+            if exists:
+                return False
+            session.add(
+                NotificationRow(
+                    target=STAFF_EMAIL,
+                    subject=message.subject[:200],
+                    body=message.body,
+                    dedupe_key=message.dedupe_key,
+                )
+            )
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return False
+            return True
 
     def notification_sent(self, notification_id: int) -> None:
         with self.session() as session:

@@ -1,12 +1,14 @@
-"""Deliver pending booking notifications; failures stay queued for a retry."""
+"""Deliver pending notifications (bookings, callbacks, messages to staff);
+failures stay queued for a retry."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from bot.booking.spool import Spool, drain
-from bot.booking.store import Booking, BookingStore
+from bot.booking.store import STAFF_EMAIL, Booking, BookingStore, StaffMessage
 from bot.clinic import Clinic
 from bot.notify.mail import send_mail
 from bot.notify.webhook import post_signed
@@ -40,7 +42,8 @@ def booking_email(booking: Booking) -> tuple[str, str]:
     return f"{title} {booking.reference}: {booking.name}", "\n".join(lines) + "\n"
 
 
-Sender = Callable[[Booking], None]
+# A booking notification's sender gets the booking; staff_email's, the message.
+Sender = Callable[[Booking | StaffMessage], None]
 
 
 def default_senders(settings: Settings, clinic: Clinic) -> dict[str, Sender]:
@@ -59,28 +62,31 @@ def default_senders(settings: Settings, clinic: Clinic) -> dict[str, Sender]:
             {"booking": booking.as_dict()},
         )
 
-    return {"email": email, "webhook": webhook}
+    def staff_email(message: StaffMessage) -> None:
+        send_mail(settings.smtp, clinic.staff_email, message.subject, message.body)
+
+    return {"email": email, "webhook": webhook, STAFF_EMAIL: staff_email}
 
 
 def deliver_due(
-    store: BookingStore, senders: dict[str, Sender], reference: str | None = None
+    store: BookingStore,
+    senders: dict[str, Sender],
+    reference: str | None = None,
+    now: datetime | None = None,
 ) -> dict[str, int]:
     """Try every due notification (or only one booking's); count the outcomes."""
     counts = {"sent": 0, "failed": 0}
-    for item in store.claim_due_notifications():
-        if reference and item.booking.reference != reference:
+    for item in store.claim_due_notifications(now):
+        if reference and (item.booking is None or item.booking.reference != reference):
             continue
         sender = senders.get(item.target)
         try:
             if sender is None:
                 raise RuntimeError(f"no sender for {item.target}")
-            sender(item.booking)
+            sender(item.booking or item.message)
         except Exception as error:  # noqa: BLE001 - any failure keeps it queued
             logger.warning(
-                "notification %s for %s failed: %s",
-                item.target,
-                item.booking.reference,
-                error,
+                "notification %s for %s failed: %s", item.target, item.label, error
             )
             store.notification_failed(item.id, f"{type(error).__name__}: {error}")
             counts["failed"] += 1

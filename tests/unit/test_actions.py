@@ -185,6 +185,12 @@ async def test_fallback_after_an_understood_message_starts_over(dispatcher, doma
     assert dispatcher.messages[0]["response"] == "utter_did_you_mean"
 
 
+def datetime_in(hours: float):
+    from datetime import datetime, timedelta, timezone
+
+    return datetime.now(timezone.utc) + timedelta(hours=hours)
+
+
 class TestHandoff:
     """Opening hours decide between pausing for staff and giving hours."""
 
@@ -195,24 +201,88 @@ class TestHandoff:
 
         return datetime(2026, 11, day, hour, tzinfo=ZoneInfo("Australia/Brisbane"))
 
-    async def test_open_notifies_staff_with_transcript_and_pauses(
-        self, dispatcher, domain, monkeypatch
+    async def test_open_queues_the_transcript_for_staff_and_pauses(
+        self, dispatcher, domain, monkeypatch, store
     ):
         from rasa_sdk.events import ConversationPaused
 
         from actions import handoff
+        from actions.booking import pending_deliveries
 
-        sent = []
         monkeypatch.setattr(handoff, "now", lambda: self.at(10))
-        monkeypatch.setattr(handoff, "send_mail", lambda *args: sent.append(args))
         history = [user_event("does it hurt", "faq_does_it_hurt")]
         tracker = make_tracker("real person pls", "human_handoff", history=history)
         events = await handoff.ActionHandoffHuman().run(dispatcher, tracker, domain)
         assert events == [ConversationPaused()]
         assert dispatcher.messages[0]["response"] == "utter_handoff_open"
-        [(_, to, subject, body)] = sent
-        assert to == "reception@clinic.example" and "test-user" in subject
-        assert "Patient: does it hurt" in body and "handoff resume test-user" in body
+        await pending_deliveries()
+        [message] = store.sent
+        assert "test-user" in message.subject
+        assert "Patient: does it hurt" in message.body
+        assert "handoff resume test-user" in message.body
+
+    async def test_a_slow_mail_server_does_not_hold_the_handoff(
+        self, dispatcher, domain, monkeypatch, store
+    ):
+        """The action only queues the email; the outbox sends it after."""
+        import time
+
+        from actions import handoff, services
+        from actions.booking import pending_deliveries
+
+        def slow_smtp(message):
+            time.sleep(3)
+            store.sent.append(message)
+
+        monkeypatch.setattr(handoff, "now", lambda: self.at(10))
+        monkeypatch.setattr(
+            services, "notification_senders", lambda: {"staff_email": slow_smtp}
+        )
+        started = time.monotonic()
+        await handoff.ActionHandoffHuman().run(
+            dispatcher, make_tracker("human", "human_handoff"), domain
+        )
+        assert time.monotonic() - started < 1
+        assert dispatcher.messages[0]["response"] == "utter_handoff_open"
+        await pending_deliveries()
+        assert len(store.sent) == 1
+
+    async def test_mail_down_keeps_the_email_queued_until_it_goes(
+        self, dispatcher, domain, monkeypatch, store
+    ):
+        from actions import handoff, services
+        from actions.booking import pending_deliveries
+        from bot.notify.outbox import deliver_due
+
+        def smtp_down(_message):
+            raise OSError("smtp down")
+
+        monkeypatch.setattr(handoff, "now", lambda: self.at(10))
+        monkeypatch.setattr(
+            services, "notification_senders", lambda: {"staff_email": smtp_down}
+        )
+        events = await handoff.ActionHandoffHuman().run(
+            dispatcher, make_tracker("human", "human_handoff"), domain
+        )
+        assert dispatcher.messages[0]["response"] == "utter_handoff_open" and events
+        await pending_deliveries()
+        assert store.sent == []
+        later = datetime_in(hours=2)
+        counts = deliver_due(store, {"staff_email": store.sent.append}, now=later)
+        assert counts == {"sent": 1, "failed": 0} and len(store.sent) == 1
+
+    async def test_the_same_handoff_run_twice_emails_once(
+        self, dispatcher, domain, monkeypatch, store
+    ):
+        from actions import handoff
+        from actions.booking import pending_deliveries
+
+        monkeypatch.setattr(handoff, "now", lambda: self.at(10))
+        tracker = make_tracker("human", "human_handoff")
+        for _ in range(2):
+            await handoff.ActionHandoffHuman().run(dispatcher, tracker, domain)
+        await pending_deliveries()
+        assert len(store.sent) == 1
 
     async def test_closed_gives_hours_and_phone(self, dispatcher, domain, monkeypatch):
         from actions import handoff
@@ -226,16 +296,17 @@ class TestHandoff:
         assert message["response"] == "utter_handoff_closed"
         assert message["hours"].startswith("Mon 7 am") and message["phone"]
 
-    async def test_mail_failure_gives_the_phone_and_does_not_pause(
+    async def test_no_database_gives_the_phone_and_does_not_pause(
         self, dispatcher, domain, monkeypatch
     ):
-        from actions import handoff
+        from actions import handoff, services
 
-        def broken(*_):
-            raise OSError("smtp down")
+        class Down:
+            def queue_staff_message(self, *_args, **_kwargs):
+                raise OSError("database down")
 
         monkeypatch.setattr(handoff, "now", lambda: self.at(10))
-        monkeypatch.setattr(handoff, "send_mail", broken)
+        monkeypatch.setattr(services, "booking_store", lambda: Down())
         events = await handoff.ActionHandoffHuman().run(
             dispatcher, make_tracker("human", "human_handoff"), domain
         )
