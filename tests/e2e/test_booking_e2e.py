@@ -126,7 +126,8 @@ def test_handoff_pauses_until_staff_resume(servers, inbox):
     servers.say(user, "does dry needling hurt")
     reply = last_text(servers.say(user, "can I talk to a real person please"))
     assert "A person will reply" in reply
-    [mail] = [m for m in inbox.messages if user in m["Subject"]]
+    # Sent by the outbox right after the reply, not before it.
+    [mail] = wait_for_mail(inbox, user)
     body = mail.get_payload()
     assert "Patient: does dry needling hurt" in body
     conversation = f"rest:{user}"
