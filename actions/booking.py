@@ -18,7 +18,6 @@ from bot.booking.contact import display_phone, normalise_email, normalise_phone
 from bot.booking.spool import submit_or_queue
 from bot.booking.store import BookingRequest
 from bot.booking.when import Problem, parse_preferred_time
-from bot.clinic import load_clinic
 from bot.nlp.details import clean_name, find_email, find_phone, tidy
 from bot.notify.outbox import deliver_due
 
@@ -129,7 +128,7 @@ class ContactValidation:
         failures = dict(tracker.get_slot("form_failures") or {})
         failures[slot] = failures.get(slot, 0) + 1
         if failures[slot] >= MAX_FAILURES:
-            clinic = load_clinic()
+            clinic = services.clinic()
             dispatcher.utter_message(response="utter_form_trouble", phone=clinic.phone)
             failures[slot] = 0
         return {slot: None, "form_failures": failures}
@@ -217,7 +216,7 @@ class ValidateBookingForm(ContactValidation, FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        clinic = load_clinic()
+        clinic = services.clinic()
         text = str(value or "")[:200]
         result = parse_preferred_time(text, clinic, now())
         if isinstance(result, Problem):
@@ -410,7 +409,7 @@ class ActionSubmitBooking(Action):
         reference = await store_request(request, tracker.sender_id)
         if reference is None:
             dispatcher.utter_message(
-                response="utter_booking_failed", phone=load_clinic().phone
+                response="utter_booking_failed", phone=services.clinic().phone
             )
             return [SlotSet("booking_confirmed", None)]
         dispatcher.utter_message(

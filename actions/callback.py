@@ -9,10 +9,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import services
 from actions.booking import ContactValidation, Unchecked, checked_slot, store_request
 from bot.booking.contact import display_phone, normalise_phone
 from bot.booking.store import BookingRequest
-from bot.clinic import load_clinic
 from bot.nlp.details import clean_name
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class ActionSubmitCallbackForm(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        clinic = load_clinic()
+        clinic = services.clinic()
         try:
             request = callback_request(tracker)
         except Unchecked as problem:

@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.clinic import load_clinic
+from actions import services
 from bot.clinic_answers import CLINIC_INTENTS, answer
 
 
@@ -27,7 +27,7 @@ class ActionAnswerClinicQuestion(Action):
         intent = (message.get("intent") or {}).get("name")
         if intent not in CLINIC_INTENTS:
             intent = "clinic_contact"
-        clinic = load_clinic()
+        clinic = services.clinic()
         now = datetime.now(timezone.utc)
         for response, values in answer(intent, message.get("text") or "", clinic, now):
             dispatcher.utter_message(response=response, **values)

@@ -8,9 +8,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import services
 from actions.fallback import ActionHandleFallback
 from bot.booking.contact import display_phone
-from bot.clinic import load_clinic
 
 DETAIL_ENTITIES = ("person_name", "phone_number", "email_address", "time_phrase")
 
@@ -72,7 +72,7 @@ class ActionAnswerSessionPlan(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        clinic = load_clinic()
+        clinic = services.clinic()
         said = " ".join(t for t in (clinic.session_length, clinic.session_plan) if t)
         if said:
             dispatcher.utter_message(response="utter_session_plan", clinic_says=said)

@@ -14,7 +14,6 @@ from rasa_sdk.types import DomainDict
 from actions import services
 from actions.booking import notify_clinic_soon
 from bot.booking.store import StaffMessage
-from bot.clinic import load_clinic
 from bot.handoff import is_open, transcript
 
 logger = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ class ActionHandoffHuman(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        clinic = load_clinic()
+        clinic = services.clinic()
         if not is_open(clinic, now()):
             dispatcher.utter_message(
                 response="utter_handoff_closed",

@@ -1,4 +1,5 @@
-"""The action server's connections, made on first use and then reused."""
+"""What the actions use (settings, the clinic's facts, the stores), made
+once per process on first use and then reused; tests replace these."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from functools import lru_cache
 
 from bot.booking.spool import Spool
 from bot.booking.store import BookingStore
-from bot.clinic import load_clinic
+from bot.clinic import Clinic, load_clinic
 from bot.notify.outbox import Sender, default_senders
 from bot.settings import load_settings
 
@@ -22,5 +23,11 @@ def booking_spool() -> Spool:
 
 
 @lru_cache(maxsize=1)
+def clinic() -> Clinic:
+    """The clinic's facts, from the file the settings name."""
+    return load_clinic(load_settings().clinic_settings)
+
+
+@lru_cache(maxsize=1)
 def notification_senders() -> dict[str, Sender]:
-    return default_senders(load_settings(), load_clinic())
+    return default_senders(load_settings(), clinic())

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = flush(
             staff.store(),
             Spool(settings.booking_spool),
-            default_senders(settings, load_clinic()),
+            default_senders(settings, load_clinic(settings.clinic_settings)),
         )
         print(
             f"moved {counts['moved']} queued requests into the database, "

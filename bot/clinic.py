@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import time
 from functools import cache
 from pathlib import Path
 
 import yaml
-
-from bot import PROJECT_ROOT
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES = dict(
@@ -74,13 +71,11 @@ def _parse_hours(raw: dict) -> dict[str, tuple[time, time]]:
     return hours
 
 
-def settings_path() -> Path:
-    return Path(os.environ.get("CLINIC_SETTINGS", PROJECT_ROOT / "clinic.yml"))
-
-
 @cache
-def load_clinic(path: Path | None = None) -> Clinic:
-    data = yaml.safe_load(Path(path or settings_path()).read_text(encoding="utf8"))
+def load_clinic(path: Path) -> Clinic:
+    """The clinic's facts from ``path`` (``Settings.clinic_settings``), read
+    once per process."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf8"))
     return Clinic(
         name=data["name"],
         phone=data["phone"],

@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 RASA_VERSION = "3.6.21"
 DEFAULT_ACTION_TIMEOUT = 1.5
 DEFAULT_CONCURRENT_MESSAGES = 3
+DEFAULT_PHONE = None
 
 
 @dataclass(frozen=True)
@@ -130,15 +134,18 @@ def _value(path: str) -> Any:
     return getattr(owner, attribute)
 
 
-def apply(
-    action_timeout: float = DEFAULT_ACTION_TIMEOUT,
-    concurrent_messages: int = DEFAULT_CONCURRENT_MESSAGES,
-) -> None:
-    """Install every patch (once) with these settings."""
+def apply(settings: Settings | None = None) -> None:
+    """Install every patch (once), configured by ``settings`` (the deadline
+    and admission limit; the clinic's phone for apologies): the defaults
+    without them."""
     from bot import admission, resilience
 
-    resilience.configure(action_timeout)
-    admission.configure(concurrent_messages)
+    if settings is None:
+        resilience.configure(DEFAULT_ACTION_TIMEOUT, DEFAULT_PHONE)
+        admission.configure(DEFAULT_CONCURRENT_MESSAGES)
+    else:
+        resilience.configure(settings.action_timeout_seconds, _phone(settings))
+        admission.configure(settings.max_concurrent_messages)
     if _applied:
         return
     check_version()
@@ -154,6 +161,17 @@ def apply(
         setattr(owner, attribute, replacement)
         _applied.append(_Applied(owner, attribute, stored, original, patch))
         _originals[patch.replacement] = original
+
+
+def _phone(settings: Settings) -> str | None:
+    """The clinic's phone for apologies; a broken clinic file must not stop
+    Rasa (the apology then points at the website)."""
+    from bot.clinic import load_clinic
+
+    try:
+        return load_clinic(settings.clinic_settings).phone
+    except Exception:  # noqa: BLE001 - logged by whoever reads the file next
+        return None
 
 
 def original(replacement: str) -> Any:

@@ -32,7 +32,7 @@ def with_auth_token(argv: list[str]) -> list[str]:
 def main() -> None:
     sys.argv = with_auth_token(sys.argv)
     settings = load_settings()
-    extensions.apply(settings.action_timeout_seconds, settings.max_concurrent_messages)
+    extensions.apply(settings)
     from rasa.__main__ import main as rasa_main
 
     rasa_main()

@@ -40,6 +40,8 @@ REMEMBERED_MESSAGES = 4096
 
 
 _timeout = DEFAULT_TIMEOUT_SECONDS
+UNKNOWN_PHONE = "the number on our website"
+_phone = UNKNOWN_PHONE
 
 
 def timeout_seconds() -> float:
@@ -47,14 +49,8 @@ def timeout_seconds() -> float:
 
 
 def apology_text(action_name: str = "") -> str:
-    from bot.clinic import load_clinic
-
-    try:
-        phone = load_clinic().phone
-    except Exception:  # noqa: BLE001 - a broken settings file must not hide this
-        phone = "the number on our website"
     text = SUBMIT_APOLOGY if action_name.startswith("action_submit_") else APOLOGY
-    return text.format(phone=phone)
+    return text.format(phone=_phone)
 
 
 def fallback_events(action_name: str, tracker, _output_channel) -> list:
@@ -142,9 +138,10 @@ async def _plain_session_start(output_channel, nlg, tracker, domain) -> list:
     return await ActionSessionStart().run(output_channel, nlg, tracker, domain)
 
 
-def configure(timeout: float) -> None:
+def configure(timeout: float, phone: str | None = None) -> None:
     """Every custom action call gets ``timeout`` seconds
-    (``Settings.action_timeout_seconds``); the patch itself is installed by
-    bot/extensions.py."""
-    global _timeout
+    (``Settings.action_timeout_seconds``); an apology gives ``phone`` (the
+    clinic's). The patch itself is installed by bot/extensions.py."""
+    global _timeout, _phone
     _timeout = timeout
+    _phone = phone or UNKNOWN_PHONE

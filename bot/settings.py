@@ -75,6 +75,8 @@ class Settings:
     rasa_port: int
     action_port: int
     model_path: Path
+    # The clinic's facts (hours, fees, phone): bot.clinic.load_clinic reads it.
+    clinic_settings: Path
     tracker_db: Path
     action_endpoint_url: str
     # Where the action server listens (loopback unless the cluster needs
@@ -235,6 +237,9 @@ def load_settings() -> Settings:
         action_port=action_port,
         model_path=Path(
             os.environ.get("MODEL_PATH", PROJECT_ROOT / "models" / "faq.tar.gz")
+        ),
+        clinic_settings=Path(
+            os.environ.get("CLINIC_SETTINGS", PROJECT_ROOT / "clinic.yml")
         ),
         tracker_db=Path(
             os.environ.get("TRACKER_DB", PROJECT_ROOT / "var" / "conversations.db")

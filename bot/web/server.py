@@ -137,6 +137,6 @@ def create_app(
 
 def main() -> int:
     settings = load_settings()
-    app = create_app(settings, load_clinic())
+    app = create_app(settings, load_clinic(settings.clinic_settings))
     web.run_app(app, host="0.0.0.0", port=settings.web.port, print=None)
     return 0

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot import PROJECT_ROOT
 from bot.clinic import load_clinic
 from bot.clinic_answers import answer
 
@@ -21,7 +22,7 @@ SAT_1PM = datetime(2026, 12, 5, 13, 0, tzinfo=BRISBANE)
 
 @pytest.fixture
 def clinic():
-    return load_clinic()
+    return load_clinic(PROJECT_ROOT / "clinic.yml")
 
 
 def empty(clinic, **fields):

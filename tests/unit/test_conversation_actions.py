@@ -8,6 +8,7 @@ from rasa_sdk.events import ActionExecuted, SessionStarted
 from actions.details import ActionAcknowledgeDetails, ActionAnswerSessionPlan
 from actions.fallback import ActionRepairAnswer
 from actions.session import ActionSessionStart
+from bot import PROJECT_ROOT
 from bot import clinic as clinic_module
 from tests.conftest import make_tracker
 
@@ -95,9 +96,9 @@ async def test_an_answer_with_no_details_outside_a_form_is_a_fallback(
 
 
 async def test_session_plan_uses_the_clinics_words(dispatcher, domain, monkeypatch):
-    clinic = clinic_module.load_clinic()
+    clinic = clinic_module.load_clinic(PROJECT_ROOT / "clinic.yml")
     monkeypatch.setattr(
-        "actions.details.load_clinic",
+        "actions.services.clinic",
         lambda: clinic.__class__(
             **{
                 **clinic.__dict__,
@@ -115,9 +116,9 @@ async def test_session_plan_uses_the_clinics_words(dispatcher, domain, monkeypat
 async def test_session_plan_without_a_length_sends_people_to_reception(
     dispatcher, domain, monkeypatch
 ):
-    clinic = clinic_module.load_clinic()
+    clinic = clinic_module.load_clinic(PROJECT_ROOT / "clinic.yml")
     monkeypatch.setattr(
-        "actions.details.load_clinic",
+        "actions.services.clinic",
         lambda: clinic.__class__(
             **{**clinic.__dict__, "session_length": None, "session_plan": None}
         ),

@@ -118,7 +118,9 @@ class DroppingActionServer:
 
 @pytest.fixture(autouse=True)
 def patched():
-    extensions.apply()
+    from bot.settings import load_settings
+
+    extensions.apply(load_settings())
 
 
 def tracker_for(slots: dict | None = None):
@@ -213,13 +215,14 @@ async def test_the_deadline_comes_from_the_settings(monkeypatch):
     from bot.settings import load_settings
 
     monkeypatch.setenv("ACTION_TIMEOUT_SECONDS", "0.3")
-    extensions.apply(load_settings().action_timeout_seconds)
+    extensions.apply(load_settings())
     try:
         with SlowActionServer(delay=1) as slow:
             events, took = await run_action("action_give_disclaimer", slow.url)
         assert isinstance(events[0], BotUttered) and took < 0.9
     finally:
-        extensions.apply()
+        monkeypatch.delenv("ACTION_TIMEOUT_SECONDS")
+        extensions.apply(load_settings())
 
 
 async def test_a_call_whose_connection_dropped_is_sent_once_more():

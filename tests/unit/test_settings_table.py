@@ -106,3 +106,18 @@ def test_a_stale_table_is_found_and_rewritten(tmp_path, monkeypatch):
     assert stale.read_text() == with_table(stale.read_text())
     assert "| `RASA_PORT` | `5005` |" in stale.read_text()
     assert main(["--check"]) == 0
+
+
+def test_only_bot_settings_reads_the_environment():
+    """One configuration path: other modules get a ``Settings``, or (Rasa
+    builds the channels itself) ask ``bot.settings.secret``; none reads the
+    environment for a setting of its own."""
+    elsewhere = {}
+    for path in code_files():
+        if path == PROJECT_ROOT / "bot" / "settings.py":
+            continue
+        read = names_read(path)
+        names = read.get("get", set()) | read.get("getenv", set())
+        if names - PROCESS:
+            elsewhere[str(path.relative_to(PROJECT_ROOT))] = sorted(names - PROCESS)
+    assert elsewhere == {}

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot import PROJECT_ROOT
 from bot.booking.when import Problem, Window, parse_preferred_time
 from bot.clinic import load_clinic
 
@@ -17,7 +18,7 @@ NOW = datetime(2026, 11, 24, 10, 30, tzinfo=BRISBANE)
 
 @pytest.fixture(scope="module")
 def clinic():
-    return load_clinic()
+    return load_clinic(PROJECT_ROOT / "clinic.yml")
 
 
 def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
