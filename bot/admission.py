@@ -8,15 +8,17 @@ arrival order, a few at once, keeps throughput and shortens that tail
 action server for longer than a normal call takes, so a slow action server
 (up to the 1.5 s deadline per call) does not hold up the others; coming
 back, it goes ahead of messages that have not started. Giving the place up
-on every call instead lengthened the tail (p95 460 -> 710 ms). The limit applies
-inside the conversation lock, so a message waiting for its conversation does
-not hold a place either.
+on every call instead lengthened the tail (p95 460 -> 710 ms). The place is
+taken inside the conversation lock, by the lock stores (bot/locks.py, Rasa's
+extension point), so a message waiting for its conversation holds none.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
 from bot import extensions
@@ -65,12 +67,15 @@ class Slots:
 _slots = Slots(1)
 
 
-async def handle_message_in_turn(self, message):
+@asynccontextmanager
+async def turn() -> AsyncIterator[None]:
+    """A place among the messages in work, held until the message is done
+    (bot.locks takes it inside the conversation lock, so a message waiting
+    for its conversation holds none)."""
     await _slots.acquire()
     _holding.set(True)
     try:
-        handle = extensions.original("bot.admission:handle_message_in_turn")
-        return await handle(self, message)
+        yield
     finally:
         if _holding.get():
             _holding.set(False)

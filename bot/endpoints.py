@@ -41,7 +41,7 @@ def tracker_store(settings: Settings) -> dict:
 
 def lock_store(settings: Settings) -> dict:
     if not settings.redis_url:
-        return {"type": "in_memory"}
+        return {"type": "bot.locks.AdmittingInMemoryLockStore"}
     url = urlsplit(settings.redis_url)
     config = {
         "type": "bot.locks.AtomicRedisLockStore",

@@ -1,9 +1,10 @@
 """Every change this project makes to Rasa's own code, in one registry.
 
 Where Rasa has an extension point the project uses it and patches nothing:
-``endpoints.yml`` names ``bot.tracker_store.SQLTrackerStore`` and
-``bot.locks.AtomicRedisLockStore``, ``config.yml`` names the project's NLU
-components. What has no extension point is a ``Patch`` below. ``apply``
+``endpoints.yml`` names ``bot.tracker_store.SQLTrackerStore`` and the lock
+stores of ``bot.locks`` (which also admit a few messages at a time),
+``config.yml`` the project's NLU components and ``bot.policies.RulePolicy``.
+What has no extension point is a ``Patch`` below. ``apply``
 installs them once, in this order (a later patch of the same attribute
 wraps the earlier one), after checking that the installed Rasa is the one
 they were written against; every original is kept, ``original`` hands it to
@@ -81,9 +82,6 @@ PATCHES: tuple[Patch, ...] = (
     Patch("rasa.core.actions.action:RemoteAction.run",
           "bot.admission:run_action_without_slot",
           "a slow custom action gives its place up"),
-    Patch("rasa.core.processor:MessageProcessor.handle_message",
-          "bot.admission:handle_message_in_turn",
-          "a few messages at a time, in arrival order"),
 )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""A Redis lock store that is safe across processes.
+"""Lock stores: a Redis one that is safe across processes, and both taking
+each message's place among those in work (bot/admission.py).
 
 Rasa 3.6's ``RedisLockStore`` issues tickets with a read-modify-write of one
 Redis key, so two instances taking a message for the same conversation at
@@ -26,9 +27,16 @@ import uuid
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
-from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
+from rasa.core.lock_store import (
+    LOCK_LIFETIME,
+    InMemoryLockStore,
+    LockError,
+    RedisLockStore,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot import admission
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +103,13 @@ class AtomicRedisLockStore(RedisLockStore):
                 error,
                 conversation_id,
             )
-            yield None
+            async with admission.turn():
+                yield None
             return
         renewal = asyncio.create_task(self._renew(key, token, lease_ms))
         try:
-            yield None
+            async with admission.turn():
+                yield None
         finally:
             renewal.cancel()
             try:
@@ -123,3 +133,19 @@ class AtomicRedisLockStore(RedisLockStore):
                     return
             except UNREACHABLE as error:
                 logger.error("Redis unreachable (%s); lock %s not renewed", error, key)
+
+
+class AdmittingInMemoryLockStore(InMemoryLockStore):
+    """Rasa's in-memory lock store (one process, ``make run``) that also
+    takes the message's place among those in work (bot/admission.py), as
+    ``AtomicRedisLockStore`` does. Configured in endpoints.yml as
+    ``type: bot.locks.AdmittingInMemoryLockStore``."""
+
+    def __init__(self, endpoint_config=None, **_kwargs) -> None:
+        super().__init__()
+
+    @asynccontextmanager
+    async def lock(self, conversation_id: str, *args, **kwargs):
+        async with super().lock(conversation_id, *args, **kwargs) as ticket:
+            async with admission.turn():
+                yield ticket

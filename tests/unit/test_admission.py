@@ -9,9 +9,8 @@ import pytest
 from bot import admission, extensions
 from bot.admission import Slots
 
-# What the admission patches call next (bot/extensions.py keeps them).
+# What the admission patch calls next (bot/extensions.py keeps it).
 ORIGINALS = extensions._originals
-HANDLE = "bot.admission:handle_message_in_turn"
 RUN = "bot.admission:run_action_without_slot"
 
 
@@ -69,17 +68,12 @@ def test_a_limit_below_one_is_refused():
 
 @pytest.fixture
 def one_at_a_time(monkeypatch):
-    """admission around a fake processor and action, one message at a time."""
-    log = []
+    """The lock store around a fake processor and action, as Rasa's agent
+    handles a message: inside ``lock_store.lock``; one message at a time."""
+    from bot.locks import AdmittingInMemoryLockStore
 
-    async def handle_message(processor, message):
-        log.append(f"start {message}")
-        if message.startswith("slow"):
-            await processor.action.run(0.6)
-        elif message.startswith("quick"):
-            await processor.action.run(0.05)
-        log.append(f"end {message}")
-        return message
+    log = []
+    store = AdmittingInMemoryLockStore()
 
     async def run(action, seconds):
         await asyncio.sleep(seconds)
@@ -91,15 +85,28 @@ def one_at_a_time(monkeypatch):
 
     class Processor:
         action = Action()
+        lock_store = store
+
+        async def handle_message(self, message):
+            log.append(f"start {message}")
+            if message.startswith("slow"):
+                await self.action.run(0.6)
+            elif message.startswith("quick"):
+                await self.action.run(0.05)
+            elif message.startswith("broken"):
+                raise RuntimeError("boom")
+            log.append(f"end {message}")
+            return message
 
     monkeypatch.setattr(admission, "_slots", Slots(1))
-    monkeypatch.setitem(ORIGINALS, HANDLE, handle_message)
     monkeypatch.setitem(ORIGINALS, RUN, run)
     return Processor(), log
 
 
 async def say(processor, message):
-    return await admission.handle_message_in_turn(processor, message)
+    """What rasa.core.agent.Agent.handle_message does."""
+    async with processor.lock_store.lock(f"sender-{message}"):
+        return await processor.handle_message(message)
 
 
 async def test_messages_take_turns(one_at_a_time):
@@ -130,15 +137,39 @@ async def test_a_slow_action_lets_other_messages_through(one_at_a_time):
     assert admission._slots.free == 1
 
 
-async def test_a_failing_message_gives_its_place_back(one_at_a_time, monkeypatch):
+async def test_a_failing_message_gives_its_place_back(one_at_a_time):
     processor, _ = one_at_a_time
-
-    async def broken(processor, message):
-        raise RuntimeError("boom")
-
-    monkeypatch.setitem(ORIGINALS, HANDLE, broken)
     with pytest.raises(RuntimeError):
-        await say(processor, "x")
+        await say(processor, "broken")
+    assert admission._slots.free == 1
+
+
+async def test_the_redis_lock_store_admits_too(monkeypatch):
+    """A message waiting for its conversation's lock holds no place; one
+    holding the lock waits for a place like any other."""
+    import os
+
+    from bot.locks import AtomicRedisLockStore
+
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL not set (make test starts Redis)")
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    store = AtomicRedisLockStore(host=parts.hostname, port=parts.port)
+    monkeypatch.setattr(admission, "_slots", Slots(1))
+    inside = []
+
+    async def handle(name, conversation):
+        async with store.lock(conversation):
+            inside.append(f"in {name}")
+            await asyncio.sleep(0.1)
+            inside.append(f"out {name}")
+
+    await asyncio.gather(handle("a", "c1"), handle("b", "c2"), handle("c", "c1"))
+    # One at a time, whatever the conversation.
+    assert [e.split()[0] for e in inside] == ["in", "out"] * 3
     assert admission._slots.free == 1
 
 

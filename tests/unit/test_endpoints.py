@@ -21,7 +21,7 @@ def test_one_process_defaults_to_sqlite_and_in_memory_locks(monkeypatch, tmp_pat
         "dialect": "sqlite",
         "db": str(tmp_path / "conversations.db"),
     }
-    assert endpoints["lock_store"] == {"type": "in_memory"}
+    assert endpoints["lock_store"] == {"type": "bot.locks.AdmittingInMemoryLockStore"}
 
 
 def test_postgresql_and_redis_from_the_environment(monkeypatch):
