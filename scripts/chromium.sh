@@ -11,6 +11,12 @@ if [ ! -x "$CHROMIUM" ]; then
   fi
   echo "installing chromium from Debian's packages" >&2
   apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
+  # --reinstall also brings back a browser whose package is still listed.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall \
+    --no-install-recommends chromium >&2
+fi
+if [ ! -x "$CHROMIUM" ]; then
+  echo "Chromium is still missing after apt-get install chromium" >&2
+  exit 1
 fi
 echo "$CHROMIUM"
