@@ -157,17 +157,21 @@ VARIABLES = (
 
 
 def table() -> str:
-    rows = [
-        "| variable | default | meaning |",
-        "|---|---|---|",
-    ]
+    """One row per setting; a variable with no meaning of its own (the rest
+    of a group: SMTP, each messaging app) shares the row above it."""
+    rows: list[tuple[list[str], str]] = []
     for v in VARIABLES:
-        default = f"`{v.default}`" if v.default else ""
+        name = f"`{v.name}`" + (f" = `{v.default}`" if v.default else "")
         meaning = v.meaning + (
             f"; or a file named by `{v.name}_FILE`" if v.secret else ""
         )
-        rows.append(f"| `{v.name}` | {default} | {meaning.strip()} |")
-    return "\n".join(rows)
+        if not v.meaning and rows:
+            rows[-1][0].append(name)
+            continue
+        rows.append(([name], meaning))
+    lines = ["| variable = default | meaning |", "|---|---|"]
+    lines += [f"| {', '.join(names)} | {meaning.strip()} |" for names, meaning in rows]
+    return "\n".join(lines)
 
 
 def with_table(readme: str) -> str:

@@ -104,7 +104,7 @@ def test_a_stale_table_is_found_and_rewritten(tmp_path, monkeypatch):
     assert main(["--check"]) == 1
     assert main([]) == 0
     assert stale.read_text() == with_table(stale.read_text())
-    assert "| `RASA_PORT` | `5005` |" in stale.read_text()
+    assert "| `RASA_PORT` = `5005` |" in stale.read_text()
     assert main(["--check"]) == 0
 
 
