@@ -28,132 +28,78 @@ class Variable:
     secret: bool = False
 
 
-VARIABLES = (
-    # Serving
-    Variable("RASA_PORT", "5005", "Rasa's port (nginx's in the cluster)"),
-    Variable("ACTION_PORT", "5055", "the action server's port"),
-    Variable("ACTION_HOST", "127.0.0.1", "where the action server listens"),
-    Variable(
-        "ACTION_ENDPOINT_URL",
-        "http://localhost:ACTION_PORT/webhook",
-        "where Rasa calls the action server",
-    ),  # fmt: skip
-    Variable("WEB_PORT", "8080", "the demo website with the chat widget"),
-    Variable("MODEL_PATH", "models/faq.tar.gz", "the trained model to serve"),
-    Variable("CLINIC_SETTINGS", "clinic.yml", "the clinic's facts"),
-    # Access
-    Variable(
-        "REST_ACCESS",
-        "open",
-        "REST channel: open, token (needs " "RASA_API_TOKEN) or off",
-    ),  # fmt: skip
-    Variable(
-        "RASA_API_TOKEN",
-        "one-off, printed",
-        "Rasa's HTTP API and staff " "commands",
-        secret=True,
-    ),  # fmt: skip
-    Variable(
-        "ACTION_SERVER_TOKEN",
-        "one-off per run",
-        "what Rasa sends the " "action server",
-        secret=True,
-    ),  # fmt: skip
-    Variable(
-        "WIDGET_SECRET",
-        "kept in var/widget-secret",
-        "signs the widget's " "conversation ids; the same on every instance",
-        secret=True,
-    ),  # fmt: skip
-    Variable(
-        "ALLOWED_ORIGINS",
-        "the demo website",
-        "comma-separated sites " "whose pages may talk to Rasa",
-    ),  # fmt: skip
-    Variable(
-        "RASA_PUBLIC_URL",
-        "http://localhost:RASA_PORT",
-        "Rasa's address " "as browsers see it",
-    ),  # fmt: skip
-    # Storage
-    Variable(
-        "DATABASE_URL",
-        "sqlite:///var/clinic.db",
-        "bookings, callbacks, " "notifications; PostgreSQL: conversations too",
-    ),  # fmt: skip
-    Variable(
-        "TRACKER_DB",
-        "var/conversations.db",
-        "conversations when the " "database is SQLite",
-    ),  # fmt: skip
-    Variable(
-        "TRACKER_DATABASE_URL", "", "conversations in a database of " "their own"
-    ),  # fmt: skip
-    Variable(
-        "BOOKING_SPOOL",
-        "var/booking-spool.db",
-        "requests taken while " "the database was down",
-    ),  # fmt: skip
-    Variable(
-        "REDIS_URL",
-        "",
-        "Redis for the conversation locks (needed by " "several instances)",
-    ),  # fmt: skip
-    Variable(
-        "CLUSTER_POSTGRES_PORT",
-        "55433",
-        "the PostgreSQL `make " "run-cluster` runs when DATABASE_URL is not PostgreSQL",
-    ),  # fmt: skip
-    Variable(
-        "CLUSTER_REDIS_PORT",
-        "56380",
-        "the Redis `make run-cluster` runs " "when REDIS_URL is unset",
-    ),  # fmt: skip
-    # Notifications
-    Variable("SMTP_HOST", "localhost", "mail server for the clinic's emails"),
-    Variable("SMTP_PORT", "25", ""),
-    Variable("SMTP_USERNAME", "", ""),
-    Variable("SMTP_PASSWORD", "", ""),
-    Variable("SMTP_STARTTLS", "false", "true to use STARTTLS"),
-    Variable("SMTP_TIMEOUT", "5", "seconds per attempt"),
-    Variable("MAIL_FROM", "assistant@clinic.example", "the emails' sender"),
-    Variable("BOOKING_WEBHOOK_URL", "", "also post each request here, signed"),
-    Variable("BOOKING_WEBHOOK_SECRET", "", "the webhook's signing key"),  # fmt: skip
-    Variable(
-        "OUTBOX_RETRY_SECONDS", "60", "how often failed notifications " "are retried"
-    ),  # fmt: skip
-    Variable(
-        "OUTBOX_BACKOFF_SECONDS", "30", "first pause after a failure, " "doubling"
-    ),  # fmt: skip
-    # Load and faults
-    Variable(
-        "ACTION_TIMEOUT_SECONDS", "1.5", "wait for a custom action, then " "apologise"
-    ),  # fmt: skip
-    Variable(
-        "MAX_CONCURRENT_MESSAGES", "3", "messages one Rasa process works " "on at once"
-    ),  # fmt: skip
-    Variable(
-        "FLOOD_PER_CONVERSATION",
-        "5",
-        "messages in work per " "conversation; more get 429",
-    ),  # fmt: skip
-    Variable("FLOOD_PER_ADDRESS", "30", "messages in work per client address"),
-    # Messaging apps (each on when all of its variables are set)
-    Variable("TWILIO_ACCOUNT_SID", "", "WhatsApp through Twilio"),
-    Variable("TWILIO_AUTH_TOKEN", "", ""),
-    Variable("TWILIO_WHATSAPP_NUMBER", "", ""),
-    Variable("TWILIO_WEBHOOK_URL", "", "the exact URL set in Twilio's console"),
-    Variable("TWILIO_API_URL", "https://api.twilio.com", ""),
-    Variable("FACEBOOK_VERIFY_TOKEN", "", "Messenger"),
-    Variable("FACEBOOK_APP_SECRET", "", ""),
-    Variable("FACEBOOK_PAGE_ACCESS_TOKEN", "", ""),
-    Variable("FACEBOOK_API_URL", "https://graph.facebook.com/v17.0", ""),
-    Variable("TELEGRAM_ACCESS_TOKEN", "", "Telegram"),
-    Variable("TELEGRAM_BOT_NAME", "", ""),
-    Variable("TELEGRAM_WEBHOOK_URL", "", ""),
-    Variable("TELEGRAM_SECRET_TOKEN", "", ""),
-    Variable("TELEGRAM_API_URL", "https://api.telegram.org", ""),
-)
+# name | default | meaning [| file: a secret that may come from NAME_FILE].
+# A row with no meaning shares the table row of the one above it.
+_ROWS = """
+# Serving
+RASA_PORT | 5005 | Rasa's port (nginx's in the cluster)
+ACTION_PORT | 5055 | the action server's port
+ACTION_HOST | 127.0.0.1 | where the action server listens
+ACTION_ENDPOINT_URL | http://localhost:ACTION_PORT/webhook | where Rasa calls the action server
+WEB_PORT | 8080 | the demo website with the chat widget
+MODEL_PATH | models/faq.tar.gz | the trained model to serve
+CLINIC_SETTINGS | clinic.yml | the clinic's facts
+# Access
+REST_ACCESS | open | REST channel: open, token (needs RASA_API_TOKEN) or off
+RASA_API_TOKEN | one-off, printed | Rasa's HTTP API and staff commands | file
+ACTION_SERVER_TOKEN | one-off per run | what Rasa sends the action server | file
+WIDGET_SECRET | kept in var/widget-secret | signs the widget's conversation ids; the same on every instance | file
+ALLOWED_ORIGINS | the demo website | comma-separated sites whose pages may talk to Rasa
+RASA_PUBLIC_URL | http://localhost:RASA_PORT | Rasa's address as browsers see it
+# Storage
+DATABASE_URL | sqlite:///var/clinic.db | bookings, callbacks, notifications; PostgreSQL: conversations too
+TRACKER_DB | var/conversations.db | conversations when the database is SQLite
+TRACKER_DATABASE_URL |  | conversations in a database of their own
+BOOKING_SPOOL | var/booking-spool.db | requests taken while the database was down
+REDIS_URL |  | Redis for the conversation locks (needed by several instances)
+CLUSTER_POSTGRES_PORT | 55433 | the PostgreSQL `make run-cluster` runs when DATABASE_URL is not PostgreSQL
+CLUSTER_REDIS_PORT | 56380 | the Redis `make run-cluster` runs when REDIS_URL is unset
+# Notifications
+SMTP_HOST | localhost | mail server for the clinic's emails
+SMTP_PORT | 25 |
+SMTP_USERNAME |  |
+SMTP_PASSWORD |  |
+SMTP_STARTTLS | false | true to use STARTTLS
+SMTP_TIMEOUT | 5 | seconds per attempt
+MAIL_FROM | assistant@clinic.example | the emails' sender
+BOOKING_WEBHOOK_URL |  | also post each request here, signed
+BOOKING_WEBHOOK_SECRET |  | the webhook's signing key
+OUTBOX_RETRY_SECONDS | 60 | how often failed notifications are retried
+OUTBOX_BACKOFF_SECONDS | 30 | first pause after a failure, doubling
+# Load and faults
+ACTION_TIMEOUT_SECONDS | 1.5 | wait for a custom action, then apologise
+MAX_CONCURRENT_MESSAGES | 3 | messages one Rasa process works on at once
+FLOOD_PER_CONVERSATION | 5 | messages in work per conversation; more get 429
+FLOOD_PER_ADDRESS | 30 | messages in work per client address
+# Messaging apps, each on when all of its variables are set
+TWILIO_ACCOUNT_SID |  | WhatsApp through Twilio
+TWILIO_AUTH_TOKEN |  |
+TWILIO_WHATSAPP_NUMBER |  |
+TWILIO_WEBHOOK_URL |  | the exact URL set in Twilio's console
+TWILIO_API_URL | https://api.twilio.com |
+FACEBOOK_VERIFY_TOKEN |  | Messenger
+FACEBOOK_APP_SECRET |  |
+FACEBOOK_PAGE_ACCESS_TOKEN |  |
+FACEBOOK_API_URL | https://graph.facebook.com/v17.0 |
+TELEGRAM_ACCESS_TOKEN |  | Telegram
+TELEGRAM_BOT_NAME |  |
+TELEGRAM_WEBHOOK_URL |  |
+TELEGRAM_SECRET_TOKEN |  |
+TELEGRAM_API_URL | https://api.telegram.org |
+"""
+
+
+def _parse(rows: str) -> tuple[Variable, ...]:
+    found = []
+    for line in rows.strip().splitlines():
+        if line.startswith("#"):
+            continue
+        name, default, meaning, *flag = (part.strip() for part in line.split("|"))
+        found.append(Variable(name, default, meaning, secret=flag == ["file"]))
+    return tuple(found)
+
+
+VARIABLES = _parse(_ROWS)
 
 
 def table() -> str:

@@ -313,15 +313,7 @@ def reap_program(
                    signal.SIGUSR1, signal.SIGUSR2):  # fmt: skip
         signal.signal(signum, forward)
     status = child.wait()
-    for pid in children(os.getpid()):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 5
-    while children(os.getpid()) and time.monotonic() < deadline:
-        _reap()
-        time.sleep(0.05)
+    _end_orphans(0)
     return status if status >= 0 else 128 - status
 
 
