@@ -60,6 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     from bot import staff
 
     staff.add_parser(commands)
+    accounts = commands.add_parser("staff", help="reception console accounts")
+    account_commands = accounts.add_subparsers(dest="staff_command", required=True)
+    add = account_commands.add_parser("add", help="create a staff account")
+    add.add_argument("email")
+    add.add_argument("--name", default="", help="first name the patients see")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of asking",
+    )
 
     outbox = commands.add_parser("outbox", help="retry queued clinic notifications")
     outbox.add_argument("action", choices=["deliver"])
@@ -99,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "bookings":
         return staff.run(args)
+    if args.command == "staff":
+        return staff.add_account(args.email, args.name, args.password_stdin)
     if args.command == "outbox":
         from bot.booking.spool import Spool
         from bot.clinic import load_clinic

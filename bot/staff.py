@@ -82,3 +82,27 @@ def run(args) -> int:
     if args.action == "mark":
         return mark_booking(args.reference, args.status)
     return export_bookings(args.status)
+
+
+def add_account(email: str, name: str, password_stdin: bool) -> int:
+    """``python -m bot staff add``: the password is asked twice (or read from
+    standard input), never taken from the command line, which ``ps`` shows."""
+    import getpass
+
+    from bot.console.accounts import AccountError, Accounts
+    from bot.settings import load_settings
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("The two passwords differ; nothing was created.")
+            return 1
+    try:
+        account = Accounts(load_settings().database_url).add(email, password, name)
+    except AccountError as error:
+        print(f"Not created: {error}.")
+        return 1
+    print(f"Created the console account {account.email} ({account.first_name}).")
+    return 0

@@ -1,0 +1,162 @@
+"""Staff accounts for the reception console: hashed passwords, sessions,
+lockout after repeated failures, and an audit log of who did what."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+
+from bot import PROJECT_ROOT
+from bot.console.accounts import (
+    LOCK_AFTER_FAILURES,
+    LOCK_MINUTES,
+    AccountError,
+    Accounts,
+)
+
+START = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def accounts(tmp_path):
+    found = Accounts(f"sqlite:///{tmp_path / 'clinic.db'}")
+    yield found
+    found.engine.dispose()
+
+
+def test_a_new_account_logs_in_and_its_password_is_not_stored(accounts):
+    accounts.add("Reception@Clinic.example", PASSWORD, "Sam")
+    session = accounts.login("reception@clinic.example", PASSWORD, now=START)
+    assert session and session.account.email == "reception@clinic.example"
+    assert session.account.first_name == "Sam"
+    with accounts.engine.connect() as conn:
+        stored = " ".join(
+            str(v)
+            for row in conn.execute(text("SELECT * FROM staff_accounts"))
+            for v in row
+        ) + " ".join(
+            str(v)
+            for row in conn.execute(text("SELECT * FROM staff_sessions"))
+            for v in row
+        )
+    assert PASSWORD not in stored and session.token not in stored
+    assert "$argon2id$" in stored
+
+
+@pytest.mark.parametrize("email", ["", "not-an-email", "a@b", "x" * 300 + "@a.com"])
+def test_bad_emails_are_refused(accounts, email):
+    with pytest.raises(AccountError, match="email"):
+        accounts.add(email, PASSWORD, "Sam")
+
+
+def test_short_passwords_and_second_accounts_for_one_email_are_refused(accounts):
+    with pytest.raises(AccountError, match="12 characters"):
+        accounts.add("a@clinic.example", "short", "Sam")
+    accounts.add("a@clinic.example", PASSWORD, "Sam")
+    with pytest.raises(AccountError, match="already"):
+        accounts.add("A@clinic.example", PASSWORD, "Sam")
+
+
+def test_wrong_passwords_lock_the_account_for_a_while(accounts):
+    accounts.add("a@clinic.example", PASSWORD, "Sam")
+    for _ in range(LOCK_AFTER_FAILURES):
+        assert accounts.login("a@clinic.example", "wrong", now=START) is None
+    # Locked: even the right password is refused, and says so.
+    with pytest.raises(AccountError, match="locked"):
+        accounts.login("a@clinic.example", PASSWORD, now=START + timedelta(minutes=1))
+    later = START + timedelta(minutes=LOCK_MINUTES, seconds=1)
+    assert accounts.login("a@clinic.example", PASSWORD, now=later)
+    # A success starts the count again.
+    for _ in range(LOCK_AFTER_FAILURES - 1):
+        accounts.login("a@clinic.example", "wrong", now=later)
+    assert accounts.login("a@clinic.example", PASSWORD, now=later)
+
+
+def test_an_unknown_email_is_refused_like_a_wrong_password(accounts):
+    assert accounts.login("nobody@clinic.example", PASSWORD, now=START) is None
+
+
+def test_sessions_expire_and_logout_ends_them(accounts):
+    accounts.add("a@clinic.example", PASSWORD, "Sam")
+    session = accounts.login("a@clinic.example", PASSWORD, now=START)
+    assert accounts.session(session.token, now=START + timedelta(hours=1))
+    assert accounts.session(session.token, now=START + timedelta(hours=13)) is None
+    fresh = accounts.login("a@clinic.example", PASSWORD, now=START)
+    accounts.logout(fresh.token)
+    assert accounts.session(fresh.token, now=START) is None
+    assert accounts.session("made-up", now=START) is None
+
+
+def test_each_session_has_its_own_csrf_token(accounts):
+    accounts.add("a@clinic.example", PASSWORD, "Sam")
+    one = accounts.login("a@clinic.example", PASSWORD, now=START)
+    two = accounts.login("a@clinic.example", PASSWORD, now=START)
+    assert one.csrf and two.csrf and one.csrf != two.csrf
+    assert accounts.session(one.token, now=START).csrf == one.csrf
+
+
+def test_the_audit_log_says_who_did_what(accounts):
+    accounts.add("a@clinic.example", PASSWORD, "Sam")
+    accounts.login("a@clinic.example", "wrong", now=START)
+    accounts.login("a@clinic.example", PASSWORD, now=START)
+    accounts.audit("a@clinic.example", "viewed", "booking DN-4K7Q", now=START)
+    entries = [(e.who, e.action, e.target) for e in accounts.audit_log()]
+    assert ("a@clinic.example", "login failed", "") in entries
+    assert ("a@clinic.example", "logged in", "") in entries
+    assert ("a@clinic.example", "viewed", "booking DN-4K7Q") in entries
+
+
+def test_the_command_line_adds_an_account_without_echoing_the_password(tmp_path):
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'clinic.db'}",
+        "PATH": "/usr/bin:/bin",
+    }
+    added = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "staff",
+            "add",
+            "desk@clinic.example",
+            "--name",
+            "Jo",
+            "--password-stdin",
+        ],  # fmt: skip
+        input=PASSWORD + "\n",
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert added.returncode == 0, added.stderr
+    assert "desk@clinic.example" in added.stdout and PASSWORD not in added.stdout
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "staff",
+            "add",
+            "desk@clinic.example",
+            "--name",
+            "Jo",
+            "--password-stdin",
+        ],  # fmt: skip
+        input=PASSWORD + "\n",
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 1 and "already" in again.stdout + again.stderr
+    accounts = Accounts(env["DATABASE_URL"])
+    assert accounts.login("desk@clinic.example", PASSWORD, now=START)
+    accounts.engine.dispose()
