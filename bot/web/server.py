@@ -1,4 +1,5 @@
-"""The demo website: a fictional clinic homepage with the chat widget.
+"""The demo website: a fictional clinic homepage with the chat widget, and
+reception's console under ``/staff`` (bot/console/web.py).
 
 It also serves the widget's own files under ``/widget/``, which is what a
 clinic's real website loads with the one-line snippet in the README.
@@ -15,7 +16,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot import PROJECT_ROOT
+from bot.booking.store import BookingStore
 from bot.clinic import Clinic, load_clinic
+from bot.console import web as console
+from bot.console.accounts import Accounts
 from bot.settings import Settings, load_settings
 
 HERE = Path(__file__).resolve().parent
@@ -64,7 +68,7 @@ def socket_sources(rasa_public_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc} {ws}://{parts.netloc}"
 
 
-def content_security_policy(rasa_public_url: str) -> str:
+def content_security_policy(rasa_public_url: str, forms: str = "'none'") -> str:
     return "; ".join(
         [
             "default-src 'none'",
@@ -73,7 +77,7 @@ def content_security_policy(rasa_public_url: str) -> str:
             "img-src 'self'",
             f"connect-src 'self' {socket_sources(rasa_public_url)}",
             "base-uri 'none'",
-            "form-action 'none'",
+            f"form-action {forms}",
             "frame-ancestors 'none'",
         ]
     )
@@ -100,6 +104,8 @@ def create_app(
     assets = load_assets(node_modules)
     page = render_page(settings, clinic).encode("utf8")
     policy = content_security_policy(settings.web.rasa_public_url)
+    # The console's forms post to the console.
+    console_policy = content_security_policy(settings.web.rasa_public_url, "'self'")
 
     async def index(_: web.Request) -> web.Response:
         return web.Response(
@@ -120,7 +126,10 @@ def create_app(
 
     async def security_headers(request: web.Request, response: web.StreamResponse):
         response.headers.update(SECURITY_HEADERS)
-        response.headers["Content-Security-Policy"] = policy
+        console = request.path.startswith("/staff")
+        response.headers["Content-Security-Policy"] = (
+            console_policy if console else policy
+        )
         # Clinics' own sites load the widget's files from this server.
         widget = request.path.startswith("/widget/")
         response.headers["Cross-Origin-Resource-Policy"] = (
@@ -132,6 +141,9 @@ def create_app(
     for url in assets:
         app.router.add_get(url, asset)
     app.on_response_prepare.append(security_headers)
+    console.add_routes(
+        app, Accounts(settings.database_url), BookingStore.from_settings(settings)
+    )
     return app
 
 
