@@ -34,6 +34,7 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)} · Reception</title>"
+            '<link rel="icon" href="/favicon.svg" type="image/svg+xml">'
             '<link rel="stylesheet" href="/site.css"></head>'
             f'<body class="console"><main id="main">{body}</main></body></html>'
         ),
@@ -171,20 +172,20 @@ def add_routes(app: web.Application, accounts: Accounts, store: BookingStore) ->
                 str(data.get("password", "")),
             )
         except AccountError as error:
-            return _page(
-                "Log in", _login_form(expected, str(error).capitalize() + "."), 401
-            )
-        if session is None:
-            return _page(
-                "Log in", _login_form(expected, "Wrong email or password."), 401
-            )
-        response = web.HTTPSeeOther("/staff")
-        response.set_cookie(
-            SESSION_COOKIE, session.token, httponly=True, samesite="Strict",
-            path="/staff", secure=_secure(request),
-        )  # fmt: skip
-        response.del_cookie(LOGIN_CSRF_COOKIE, path="/staff")
-        raise response
+            problem = str(error).capitalize() + "."
+        else:
+            if session is not None:
+                response = web.HTTPSeeOther("/staff")
+                response.set_cookie(
+                    SESSION_COOKIE, session.token, httponly=True,
+                    samesite="Strict", path="/staff", secure=_secure(request),
+                )  # fmt: skip
+                response.del_cookie(LOGIN_CSRF_COOKIE, path="/staff")
+                raise response
+            problem = "Wrong email or password."
+        # The form again with what went wrong: a form shown again, not an HTTP
+        # authentication challenge.
+        return _page("Log in", _login_form(expected, problem))
 
     async def inbox(request: web.Request, session: Session) -> web.Response:
         body = await blocking(_inbox, session, store)

@@ -6,97 +6,21 @@ from __future__ import annotations
 import asyncio
 import re
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 import websockets
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
 from tests.servers import Servers
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Without the background-networking flags Chromium stalls on a closed network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 FOREIGN = "http://evil.example"
 XSS = "<img src=x onerror=alert(1)>"
 REFERENCE = re.compile(r"reference is (DN-[A-Z0-9]{4})")
-# Records what must never happen on the page: script dialogs, CSP violations.
-WATCH = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
-});
-"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("no Chromium; scripts/chromium.sh installs it (make test runs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-class Watched:
-    """A page plus everything that went wrong on it."""
-
-    def __init__(self, page: Page):
-        self.page = page
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        page.on("dialog", self._dialog)
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on(
-            "console",
-            lambda m: m.type == "error" and self.errors.append(m.text),
-        )
-        page.add_init_script(WATCH)
-
-    def _dialog(self, dialog) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def assert_clean(self) -> None:
-        assert self.dialogs == []
-        assert self.errors == []
-        assert self.page.evaluate("window.__cspViolations") == []
-
-
-@pytest.fixture
-def desktop(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    yield Watched(context.new_page())
-    context.close()
-
-
-@pytest.fixture
-def phone(browser):
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
-    yield Watched(context.new_page())
-    context.close()
 
 
 def launcher(page: Page):
