@@ -38,7 +38,8 @@ from sqlalchemy.orm import Session, declarative_base, relationship, sessionmaker
 from bot.booking.reference import new_reference
 
 Base = declarative_base()
-STATUSES = ("new", "contacted", "booked", "closed")
+STATUSES = ("new", "contacted", "booked", "declined", "closed")
+NOTE_MAX = 2000
 TARGETS = ("email", "webhook")
 MAX_BACKOFF = timedelta(hours=1)
 CLAIM_LEASE = timedelta(minutes=2)
@@ -100,6 +101,25 @@ class NotificationRow(Base):
     dedupe_key = Column(String(128))
 
     booking = relationship("BookingRow", back_populates="notifications")
+
+
+class NoteRow(Base):
+    """Reception's note on a request: who wrote it and when."""
+
+    __tablename__ = "booking_notes"
+
+    id = Column(Integer, primary_key=True)
+    booking_id = Column(ForeignKey("booking_requests.id"), nullable=False)
+    at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    who = Column(String(254), nullable=False)
+    text = Column(Text, nullable=False)
+
+
+@dataclass(frozen=True)
+class Note:
+    at: str
+    who: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -326,6 +346,36 @@ class BookingStore:
             row.status = status
             session.commit()
             return Booking.from_row(row)
+
+    def add_note(self, reference: str, who: str, text: str) -> Note:
+        text = CONTROL.sub("", text).strip()
+        if not text:
+            raise ValueError("the note is empty")
+        if len(text) > NOTE_MAX:
+            raise ValueError(f"a note has at most {NOTE_MAX} characters")
+        with self.session() as session:
+            row = self._find(session, reference)
+            if row is None:
+                raise KeyError(reference)
+            note = NoteRow(booking_id=row.id, who=who[:254], text=text, at=utcnow())
+            session.add(note)
+            session.commit()
+            return Note(as_utc(note.at).isoformat(), note.who, note.text)
+
+    def notes(self) -> dict[str, list[Note]]:
+        """Every request's notes, oldest first, by reference."""
+        with self.session() as session:
+            rows = session.execute(
+                select(BookingRow.reference, NoteRow)
+                .join(NoteRow, NoteRow.booking_id == BookingRow.id)
+                .order_by(NoteRow.id)
+            ).all()
+        found: dict[str, list[Note]] = {}
+        for reference, note in rows:
+            found.setdefault(reference, []).append(
+                Note(as_utc(note.at).isoformat(), note.who, note.text)
+            )
+        return found
 
     @staticmethod
     def _find(session: Session, reference: str) -> BookingRow | None:

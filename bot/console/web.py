@@ -16,10 +16,12 @@ import hmac
 import html
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.booking.store import STATUSES, BookingStore, export_csv
+from bot.booking.store import NOTE_MAX, STATUSES, BookingStore, Note, export_csv
 from bot.console.accounts import AccountError, Accounts, Session
 
 SESSION_COOKIE = "staff_session"
@@ -77,8 +79,31 @@ def _login_form(csrf: str, problem: str = "") -> str:
     )
 
 
-def _inbox(session: Session, store: BookingStore) -> str:
+def _local(iso: str, zone: ZoneInfo) -> str:
+    """A stored UTC time as the clinic's clock shows it."""
+    return datetime.fromisoformat(iso).astimezone(zone).strftime("%a %d %b %H:%M")
+
+
+def _notes(reference: str, notes: list[Note], csrf: str, zone: ZoneInfo) -> str:
+    items = "".join(
+        f"<li>{html.escape(n.text)} <small>({html.escape(n.who)}, "
+        f"{_local(n.at, zone)})</small></li>"
+        for n in notes
+    )
+    ref = html.escape(reference)
+    return (
+        (f"<ul>{items}</ul>" if items else "")
+        + f'<form method="post" action="/staff/bookings/{ref}/notes">'
+        f'<input type="hidden" name="csrf" value="{csrf}">'
+        f'<label for="n-{ref}">Note on {ref}</label> '
+        f'<input id="n-{ref}" name="text" maxlength="{NOTE_MAX}" required> '
+        '<button type="submit">Add note</button></form>'
+    )
+
+
+def _inbox(session: Session, store: BookingStore, zone: ZoneInfo) -> str:
     rows = []
+    notes = store.notes()
     for b in reversed(store.list()):
         options = "".join(
             f'<option value="{s}"{" selected" if s == b.status else ""}>{s}</option>'
@@ -86,7 +111,7 @@ def _inbox(session: Session, store: BookingStore) -> str:
         )
         when = b.preferred_time.get("label") or b.preferred_time.get("text") or "-"
         cells = [b.reference, b.kind, b.name, b.phone, b.email or "-", when,
-                 b.concern or "-", b.created_at[:16].replace("T", " ")]  # fmt: skip
+                 b.concern or "-", _local(b.created_at, zone)]  # fmt: skip
         rows.append(
             "<tr>"
             + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
@@ -96,7 +121,9 @@ def _inbox(session: Session, store: BookingStore) -> str:
             f'<label class="visually-hidden" for="s-{b.reference}">Status of '
             f"{html.escape(b.reference)}</label>"
             f'<select id="s-{b.reference}" name="status">{options}</select> '
-            '<button type="submit">Save</button></form></td></tr>'
+            '<button type="submit">Save</button></form></td>'
+            f"<td>{_notes(b.reference, notes.get(b.reference, []), session.csrf, zone)}"
+            "</td></tr>"
         )
     table = (
         "<table><caption>Booking and callback requests, newest first</caption>"
@@ -104,7 +131,7 @@ def _inbox(session: Session, store: BookingStore) -> str:
         + "".join(
             f'<th scope="col">{h}</th>'
             for h in ("Reference", "Kind", "Name", "Phone", "Email", "Preferred",
-                      "Concern", "Received", "Status")  # fmt: skip
+                      "Concern", "Received", "Status", "Notes")  # fmt: skip
         )
         + "</tr></thead><tbody>"
         + "".join(rows)
@@ -123,8 +150,12 @@ def _inbox(session: Session, store: BookingStore) -> str:
     )
 
 
-def add_routes(app: web.Application, accounts: Accounts, store: BookingStore) -> None:
-    """The console's routes on the website's app."""
+def add_routes(
+    app: web.Application, accounts: Accounts, store: BookingStore, timezone: str
+) -> None:
+    """The console's routes on the website's app; times in ``timezone``, the
+    clinic's."""
+    zone = ZoneInfo(timezone)
 
     async def blocking(function, *args):
         return await asyncio.to_thread(function, *args)
@@ -188,7 +219,7 @@ def add_routes(app: web.Application, accounts: Accounts, store: BookingStore) ->
         return _page("Log in", _login_form(expected, problem))
 
     async def inbox(request: web.Request, session: Session) -> web.Response:
-        body = await blocking(_inbox, session, store)
+        body = await blocking(_inbox, session, store, zone)
         await blocking(accounts.audit, session.account.email, "viewed inbox", "")
         return _page("Inbox", body)
 
@@ -203,6 +234,17 @@ def add_routes(app: web.Application, accounts: Accounts, store: BookingStore) ->
             accounts.audit, session.account.email, f"marked {status}",
             f"booking {reference}",
         )  # fmt: skip
+        raise web.HTTPSeeOther("/staff")
+
+    async def note(request: web.Request, session: Session) -> web.Response:
+        reference = request.match_info["reference"]
+        text = str(request["form"].get("text", ""))
+        who = session.account.email
+        try:
+            await blocking(store.add_note, reference, who, text)
+        except (KeyError, ValueError) as error:
+            raise web.HTTPBadRequest(text=f"no note added: {error}") from error
+        await blocking(accounts.audit, who, "added a note", f"booking {reference}")
         raise web.HTTPSeeOther("/staff")
 
     async def export(request: web.Request, session: Session) -> web.Response:
@@ -232,4 +274,5 @@ def add_routes(app: web.Application, accounts: Accounts, store: BookingStore) ->
     app.router.add_post(
         "/staff/bookings/{reference}/status", logged_in(mark, form=True)
     )
+    app.router.add_post("/staff/bookings/{reference}/notes", logged_in(note, form=True))
     app.router.add_post("/staff/logout", logged_in(logout, form=True))

@@ -142,7 +142,10 @@ def create_app(
         app.router.add_get(url, asset)
     app.on_response_prepare.append(security_headers)
     console.add_routes(
-        app, Accounts(settings.database_url), BookingStore.from_settings(settings)
+        app,
+        Accounts(settings.database_url),
+        BookingStore.from_settings(settings),
+        clinic.timezone,
     )
     return app
 

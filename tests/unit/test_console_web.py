@@ -200,3 +200,36 @@ async def test_another_machine_must_use_https(console):
     )
     assert behind_tls.status == 303
     assert "Secure" in " ".join(behind_tls.headers.getall("Set-Cookie"))
+
+
+async def test_notes_are_kept_with_their_author_escaped_and_audited(console):
+    headers, csrf = await session_of(console)
+    [booking] = console.store.list()
+    url = f"/staff/bookings/{booking.reference}/notes"
+    empty = await console.post(
+        url, data={"text": "  ", "csrf": csrf}, headers=headers, allow_redirects=False
+    )
+    assert empty.status == 400
+    added = await console.post(
+        url,
+        data={"text": "Left a voicemail <script>x</script>", "csrf": csrf},
+        headers=headers,
+        allow_redirects=False,
+    )
+    assert added.status == 303
+    page = await (await console.get("/staff", headers=headers)).text()
+    assert "Left a voicemail &lt;script&gt;" in page and "<script>x" not in page
+    assert "desk@clinic.example" in page
+    assert any(e.action == "added a note" for e in console.accounts.audit_log())
+
+
+async def test_a_request_can_be_declined(console):
+    headers, csrf = await session_of(console)
+    [booking] = console.store.list()
+    await console.post(
+        f"/staff/bookings/{booking.reference}/status",
+        data={"status": "declined", "csrf": csrf},
+        headers=headers,
+        allow_redirects=False,
+    )
+    assert console.store.list()[0].status == "declined"
