@@ -13,7 +13,7 @@ import sys
 if "jax" not in sys.modules:
     sys.modules["jax"] = None
 
-from bot import extensions  # noqa: E402
+from bot import extensions, private_logs  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 
 
@@ -31,6 +31,7 @@ def with_auth_token(argv: list[str]) -> list[str]:
 
 def main() -> None:
     sys.argv = with_auth_token(sys.argv)
+    private_logs.install()
     settings = load_settings()
     extensions.apply(settings)
     from rasa.__main__ import main as rasa_main

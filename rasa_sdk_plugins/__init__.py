@@ -18,8 +18,10 @@ def init_hooks(manager: pluggy.PluginManager) -> None:
 
 @hookimpl
 def attach_sanic_app_extensions(app) -> None:
+    from bot import private_logs
     from bot.action_auth import require_token
 
+    private_logs.install()
     app.register_middleware(require_token, "request")
     app.register_listener(start_outbox_retry, "after_server_start")
     app.register_listener(stop_outbox_retry, "before_server_stop")

@@ -151,6 +151,9 @@ def create_app(
 
 
 def main() -> int:
+    from bot import private_logs
+
+    private_logs.install()
     settings = load_settings()
     app = create_app(settings, load_clinic(settings.clinic_settings))
     web.run_app(app, host="0.0.0.0", port=settings.web.port, print=None)
