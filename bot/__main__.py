@@ -146,6 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         from bot.serve import shell
 
         return shell()
+    if args.command == "retention":
+        from bot.retention import apply_retention
+        from bot.settings import load_settings
+
+        counts = apply_retention(load_settings())
+        print(
+            f"deleted {counts['conversations']} conversations and "
+            f"{counts['booking_requests']} booking requests past their time"
+        )
+        return 0
     if args.command == "migrate":
         from bot.serve import migrate
 

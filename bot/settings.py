@@ -99,6 +99,10 @@ class Settings:
     max_concurrent_messages: int
     # How long Rasa waits for a custom action before it apologises.
     action_timeout_seconds: float
+    # Days a conversation (since its last message) and a booking request are
+    # kept (bot/retention.py).
+    retention_conversation_days: int
+    retention_booking_days: int
     # Messages in work at once per conversation and per client address
     # (bot.channels.floods); beyond them, 429 or "one moment".
     flood_per_conversation: int
@@ -274,6 +278,8 @@ def load_settings() -> Settings:
         outbox_backoff_seconds=float(os.environ.get("OUTBOX_BACKOFF_SECONDS", "30")),
         max_concurrent_messages=_whole_number("MAX_CONCURRENT_MESSAGES", 3, 1),
         action_timeout_seconds=_seconds("ACTION_TIMEOUT_SECONDS", 1.5),
+        retention_conversation_days=_whole_number("RETENTION_CONVERSATION_DAYS", 90, 1),
+        retention_booking_days=_whole_number("RETENTION_BOOKING_DAYS", 730, 1),
         flood_per_conversation=_whole_number("FLOOD_PER_CONVERSATION", 5, 1),
         flood_per_address=_whole_number("FLOOD_PER_ADDRESS", 30, 1),
         web=_web(rasa_port),

@@ -54,6 +54,8 @@ BOOKING_SPOOL | var/booking-spool.db | requests taken while the database was dow
 REDIS_URL |  | Redis for the conversation locks (needed by several instances)
 CLUSTER_POSTGRES_PORT | 55433 | the PostgreSQL `make run-cluster` runs when DATABASE_URL is not PostgreSQL
 CLUSTER_REDIS_PORT | 56380 | the Redis `make run-cluster` runs when REDIS_URL is unset
+RETENTION_CONVERSATION_DAYS | 90 | days a conversation is kept after its last message
+RETENTION_BOOKING_DAYS | 730 | days a booking or callback request is kept, with its notes
 # Notifications
 SMTP_HOST | localhost | mail server for the clinic's emails
 SMTP_PORT | 25 |

@@ -40,11 +40,20 @@ async def start_outbox_retry(app, _loop) -> None:
             services.notification_senders(),
         )
 
-    interval = load_settings().outbox_retry_seconds
-    app.ctx.outbox_retry = asyncio.create_task(retry_forever(deliver, interval))
+    settings = load_settings()
+    app.ctx.outbox_retry = asyncio.create_task(
+        retry_forever(deliver, settings.outbox_retry_seconds)
+    )
+    # Retention: what is past its time is deleted once a day.
+    from bot.retention import DAILY_SECONDS, apply_retention
+
+    app.ctx.retention = asyncio.create_task(
+        retry_forever(lambda: apply_retention(settings), DAILY_SECONDS, "retention")
+    )
 
 
 async def stop_outbox_retry(app, _loop) -> None:
-    task = getattr(app.ctx, "outbox_retry", None)
-    if task:
-        task.cancel()
+    for name in ("outbox_retry", "retention"):
+        task = getattr(app.ctx, name, None)
+        if task:
+            task.cancel()

@@ -10,7 +10,9 @@ from collections.abc import Callable
 logger = logging.getLogger(__name__)
 
 
-async def retry_forever(deliver: Callable[[], dict[str, int]], interval: float) -> None:
+async def retry_forever(
+    deliver: Callable[[], dict[str, int]], interval: float, name: str = "outbox retry"
+) -> None:
     """Call ``deliver`` (blocking, run in a thread) every ``interval`` seconds.
 
     A failing round is logged and the loop goes on; only cancellation ends it.
@@ -19,7 +21,7 @@ async def retry_forever(deliver: Callable[[], dict[str, int]], interval: float) 
         try:
             counts = await asyncio.to_thread(deliver)
             if any(counts.values()):
-                logger.info("outbox retry: %s", counts)
+                logger.info("%s: %s", name, counts)
         except Exception:  # noqa: BLE001 - e.g. the database is down; try later
-            logger.exception("outbox retry round failed")
+            logger.exception("%s round failed", name)
         await asyncio.sleep(interval)
