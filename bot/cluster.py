@@ -141,8 +141,9 @@ def nginx_config(
 
     HTTP goes to the instance with the fewest requests in flight; socket.io
     stays on one instance per client. A request whose connection fails or
-    times out goes to the next instance; one already sent is never sent
-    twice (nginx retries POSTs only when the upstream never got them). An
+    times out goes to the next instance; a message already sent to Rasa is
+    never sent twice (nginx retries POSTs only when the upstream never got
+    them), while an action call is (the actions allow it). An
     instance that failed is left out for ``FAIL_SECONDS`` and then tried
     again: open-source nginx's health check is the traffic itself. ``down``
     addresses take no new requests (``bot cluster reload``). Addresses are
@@ -169,14 +170,18 @@ def nginx_config(
   server {{
     listen {actions_listen};
     client_max_body_size 32m;
+    # A call is held in memory whole (never on disk), so that one whose
+    # action server dies before answering can be sent to the other: every
+    # action may run twice (the submits and the handoff email are
+    # deduplicated by the store, the rest only read or ask).
+    client_body_buffer_size 32m;
     location / {{
       proxy_pass http://actions;
-      # Rasa's calls carry the conversation: streamed on, never spooled.
-      proxy_request_buffering off;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
-      proxy_next_upstream error timeout;
+      proxy_next_upstream error timeout non_idempotent;
+      proxy_next_upstream_tries 2;
       proxy_connect_timeout 2s;
       proxy_read_timeout 30s;
     }}

@@ -17,6 +17,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot import PROJECT_ROOT, extensions, resilience
 from tests.servers import free_port
+from tests.standins import DroppingActionServer
 
 
 class SlowActionServer:
@@ -54,62 +55,6 @@ class SlowActionServer:
 
     def __exit__(self, *exc) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/webhook"
-
-
-class DroppingActionServer:
-    """Reads each request and hangs up without an answer, ``drops`` times
-    (what a keep-alive connection closed by a reloading nginx looks like),
-    then answers like the action server."""
-
-    def __init__(self, drops: int):
-        self.drops = drops
-        self.requests = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, body = data.split(b"\r\n\r\n", 1)
-                length = int(
-                    next(
-                        line.split(b":")[1]
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length")
-                    )
-                )
-                while len(body) < length:
-                    body += conn.recv(65536)
-                self.requests += 1
-                if self.requests <= self.drops:
-                    continue
-                answer = b'{"events": [], "responses": []}'
-                conn.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Connection: close\r\nContent-Length: "
-                    + str(len(answer)).encode()
-                    + b"\r\n\r\n"
-                    + answer
-                )
-
-    def __enter__(self) -> DroppingActionServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.listener.close()
 
     @property
     def url(self) -> str:
