@@ -14,7 +14,7 @@ import requests
 
 from bot import PROJECT_ROOT
 from bot.localhost import create_database, free_port, free_port_block
-from bot.supervisor import children  # noqa: F401 - used by the e2e tests
+from bot.supervisor import children
 
 MODEL = PROJECT_ROOT / "models" / "faq.tar.gz"
 TOKEN = "e2e-test-token"
@@ -124,6 +124,15 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under ``pid``: ``bot serve`` runs supervisord, which
+    runs the servers."""
+    found = []
+    for child in children(pid):
+        found += [child, *descendants(child)]
+    return found
 
 
 def command_line(pid: int) -> str:

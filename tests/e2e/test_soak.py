@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot import PROJECT_ROOT
-from tests.servers import MODEL, Servers, children, command_line, free_port, rss_kib
+from tests.servers import MODEL, Servers, command_line, descendants, free_port, rss_kib
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def run_for(servers, seconds: float) -> int:
 
 def server_memory(servers) -> dict[str, int]:
     memory = {}
-    for pid in children(servers.process.pid):
+    for pid in descendants(servers.process.pid):
         line = command_line(pid)
         if "bot.rasa_server" in line:
             memory["rasa"] = rss_kib(pid)

@@ -3,14 +3,7 @@ the machine can read with ``ps``."""
 
 from __future__ import annotations
 
-from tests.servers import TOKEN, children, command_line
-
-
-def descendants(pid: int) -> list[int]:
-    found = []
-    for child in children(pid):
-        found += [child, *descendants(child)]
-    return found
+from tests.servers import TOKEN, command_line, descendants
 
 
 def test_the_running_servers_show_no_secret_in_ps(servers):
