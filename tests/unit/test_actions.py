@@ -231,7 +231,7 @@ class TestHandoff:
         from actions.booking import pending_deliveries
 
         def slow_smtp(message):
-            time.sleep(3)
+            time.sleep(1.5)
             store.sent.append(message)
 
         monkeypatch.setattr(handoff, "now", lambda: self.at(10))

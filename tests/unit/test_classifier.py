@@ -218,6 +218,7 @@ TEXTS = [
 
 @pytest.mark.parametrize("model", ["trained", "real"])
 @pytest.mark.parametrize("text", TEXTS)
+@pytest.mark.slow
 def test_rank_matches_sklearn(request, model, text):
     classifier = request.getfixturevalue(model)
     msg = message(text)

@@ -111,6 +111,7 @@ def test_the_audit_log_says_who_did_what(accounts):
     assert ("a@clinic.example", "viewed", "booking DN-4K7Q") in entries
 
 
+@pytest.mark.slow
 def test_the_command_line_adds_an_account_without_echoing_the_password(tmp_path):
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'clinic.db'}",

@@ -95,6 +95,7 @@ def test_extension_points_are_used_where_rasa_has_them():
     assert "name: bot.policies.RulePolicy" in (PROJECT_ROOT / "config.yml").read_text()
 
 
+@pytest.mark.slow
 def test_rasa_commands_run_with_the_extensions():
     """``bot.rasa_server`` is how every entry point runs Rasa (serve, shell,
     the conversation tests): it applies the registry before Rasa's own

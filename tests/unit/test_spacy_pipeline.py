@@ -74,6 +74,7 @@ def test_no_entities_in_plain_questions(nlp):
     assert ents(nlp, "does dry needling hurt") == []
 
 
+@pytest.mark.slow
 def test_build_writes_a_loadable_pipeline_and_skips_when_current(tmp_path: Path):
     out = tmp_path / "pipeline"
     assert builder.build(out) is True

@@ -70,6 +70,7 @@ def test_list_json_has_the_agreed_fields(database):
     assert rows[0]["preferred_time"]["end"] == "2026-11-25T07:00:00+00:00"
 
 
+@pytest.mark.slow
 def test_mark_show_and_filter(database):
     ref = json.loads(bot(database, "bookings", "list", "--json").stdout)[0]["reference"]
     assert bot(database, "bookings", "mark", ref, "contacted").returncode == 0

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -63,6 +64,7 @@ def booking(name: str, concern: str, when: str, conversation: str) -> Booking:
 
 @settings(max_examples=200, deadline=None)
 @given(cleaned(), cleaned(), cleaned(), ANY_TEXT)
+@pytest.mark.slow
 def test_any_stored_text_exports_to_csv_safely(name, concern, when, raw):
     """Even a value stored raw (before every channel cleaned) cannot break
     the export or start a formula in a spreadsheet."""
@@ -78,6 +80,7 @@ def test_any_stored_text_exports_to_csv_safely(name, concern, when, raw):
 
 @settings(max_examples=200, deadline=None)
 @given(cleaned(), cleaned(), cleaned())
+@pytest.mark.slow
 def test_the_clinic_email_has_no_injected_headers(name, concern, when):
     subject, body = booking_email(booking(name, concern, when, "c1"))
     message = EmailMessage()
@@ -95,6 +98,7 @@ def test_the_clinic_email_has_no_injected_headers(name, concern, when):
 
 @settings(max_examples=200, deadline=None)
 @given(cleaned(), cleaned())
+@pytest.mark.slow
 def test_stored_values_round_trip_through_json(name, concern):
     data = booking(name, concern, "any time", "c1").as_dict()
     assert json.loads(json.dumps(data)) == data
