@@ -33,10 +33,10 @@ class Variable:
 _ROWS = """
 # Serving
 RASA_PORT | 5005 | Rasa's port (nginx's in the cluster)
-ACTION_PORT | 5055 | the action server's port
-ACTION_HOST | 127.0.0.1 | where the action server listens
-ACTION_ENDPOINT_URL | http://localhost:ACTION_PORT/webhook | where Rasa calls the action server
-WEB_PORT | 8080 | the demo website with the chat widget
+ACTION_PORT | 5055 | the action server: its port, where it listens, the URL Rasa calls
+ACTION_HOST | 127.0.0.1 |
+ACTION_ENDPOINT_URL | http://localhost:ACTION_PORT/webhook |
+WEB_PORT | 8080 | the website with the chat widget and the console
 MODEL_PATH | models/faq.tar.gz | the trained model to serve
 CLINIC_SETTINGS | clinic.yml | the clinic's facts
 # Access
@@ -44,40 +44,40 @@ REST_ACCESS | open | REST channel: open, token (needs RASA_API_TOKEN) or off
 RASA_API_TOKEN | one-off, printed | Rasa's HTTP API and staff commands | file
 ACTION_SERVER_TOKEN | one-off per run | what Rasa sends the action server | file
 WIDGET_SECRET | kept in var/widget-secret | signs the widget's conversation ids; the same on every instance | file
-ALLOWED_ORIGINS | the demo website | comma-separated sites whose pages may talk to Rasa
-RASA_PUBLIC_URL | http://localhost:RASA_PORT | Rasa's address as browsers see it
+ALLOWED_ORIGINS | the demo website | the sites whose pages may talk to Rasa (comma-separated), and Rasa's address as browsers see it
+RASA_PUBLIC_URL | http://localhost:RASA_PORT |
 # Storage
-DATABASE_URL | sqlite:///var/clinic.db | bookings, callbacks, notifications; PostgreSQL: conversations too
-TRACKER_DB | var/conversations.db | conversations when the database is SQLite
-TRACKER_DATABASE_URL |  | conversations in a database of their own
+DATABASE_URL | sqlite:///var/clinic.db | bookings, callbacks, notifications, console; PostgreSQL: conversations too
+TRACKER_DB | var/conversations.db | conversations: the SQLite file, or a database of their own
+TRACKER_DATABASE_URL |  |
 BOOKING_SPOOL | var/booking-spool.db | requests taken while the database was down
 REDIS_URL |  | Redis for the conversation locks (needed by several instances)
-CLUSTER_POSTGRES_PORT | 55433 | the PostgreSQL `make run-cluster` runs when DATABASE_URL is not PostgreSQL
-CLUSTER_REDIS_PORT | 56380 | the Redis `make run-cluster` runs when REDIS_URL is unset
-RETENTION_CONVERSATION_DAYS | 90 | days a conversation is kept after its last message
-RETENTION_BOOKING_DAYS | 730 | days a booking or callback request is kept, with its notes
+CLUSTER_POSTGRES_PORT | 55433 | the PostgreSQL and Redis `make run-cluster` runs itself when the URLs above do not name them
+CLUSTER_REDIS_PORT | 56380 |
+RETENTION_CONVERSATION_DAYS | 90 | days a conversation (after its last message) and a request (with its notes) are kept
+RETENTION_BOOKING_DAYS | 730 |
 # Notifications
-SMTP_HOST | localhost | mail server for the clinic's emails
+SMTP_HOST | localhost | the clinic's mail server: host, port, login, STARTTLS (true or false), seconds per attempt, sender
 SMTP_PORT | 25 |
 SMTP_USERNAME |  |
 SMTP_PASSWORD |  |
-SMTP_STARTTLS | false | true to use STARTTLS
-SMTP_TIMEOUT | 5 | seconds per attempt
-MAIL_FROM | assistant@clinic.example | the emails' sender
-BOOKING_WEBHOOK_URL |  | also post each request here, signed
-BOOKING_WEBHOOK_SECRET |  | the webhook's signing key
-OUTBOX_RETRY_SECONDS | 60 | how often failed notifications are retried
-OUTBOX_BACKOFF_SECONDS | 30 | first pause after a failure, doubling
+SMTP_STARTTLS | false |
+SMTP_TIMEOUT | 5 |
+MAIL_FROM | assistant@clinic.example |
+BOOKING_WEBHOOK_URL |  | also post each request here, signed with the secret
+BOOKING_WEBHOOK_SECRET |  |
+OUTBOX_RETRY_SECONDS | 60 | how often failed notifications are retried; the first pause after a failure (doubling)
+OUTBOX_BACKOFF_SECONDS | 30 |
 # Load and faults
 ACTION_TIMEOUT_SECONDS | 1.5 | wait for a custom action, then apologise
 MAX_CONCURRENT_MESSAGES | 3 | messages one Rasa process works on at once
-FLOOD_PER_CONVERSATION | 5 | messages in work per conversation; more get 429
-FLOOD_PER_ADDRESS | 30 | messages in work per client address
+FLOOD_PER_CONVERSATION | 5 | messages in work per conversation and per client address; more get 429
+FLOOD_PER_ADDRESS | 30 |
 # Messaging apps, each on when all of its variables are set
-TWILIO_ACCOUNT_SID |  | WhatsApp through Twilio
+TWILIO_ACCOUNT_SID |  | WhatsApp through Twilio; TWILIO_WEBHOOK_URL is the exact URL set in Twilio's console
 TWILIO_AUTH_TOKEN |  |
 TWILIO_WHATSAPP_NUMBER |  |
-TWILIO_WEBHOOK_URL |  | the exact URL set in Twilio's console
+TWILIO_WEBHOOK_URL |  |
 TWILIO_API_URL | https://api.twilio.com |
 FACEBOOK_VERIFY_TOKEN |  | Messenger
 FACEBOOK_APP_SECRET |  |
