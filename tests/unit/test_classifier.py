@@ -232,6 +232,7 @@ def test_rank_matches_sklearn(request, model, text):
     assert fast_known_words == known_words
 
 
+@pytest.mark.slow
 def test_rank_scores_match_decision_function(real):
     model = real.model
     assert model["vector_weight"] > 0

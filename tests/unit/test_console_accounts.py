@@ -22,6 +22,20 @@ START = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
 PASSWORD = "correct horse battery"
 
 
+@pytest.fixture(autouse=True)
+def quick_hashes(monkeypatch):
+    """argon2 with its cost turned down: these tests are about accounts, not
+    the hash's strength (test_console_accounts checks the real parameters)."""
+    from functools import partial
+
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr(
+        "bot.console.accounts.PasswordHasher",
+        partial(PasswordHasher, time_cost=1, memory_cost=1024, parallelism=1),
+    )
+
+
 @pytest.fixture
 def accounts(tmp_path):
     found = Accounts(f"sqlite:///{tmp_path / 'clinic.db'}")
@@ -161,3 +175,21 @@ def test_the_command_line_adds_an_account_without_echoing_the_password(tmp_path)
     accounts = Accounts(env["DATABASE_URL"])
     assert accounts.login("desk@clinic.example", PASSWORD, now=START)
     accounts.engine.dispose()
+
+
+def test_real_accounts_use_argon2ids_default_cost(monkeypatch, tmp_path):
+    from argon2 import PasswordHasher, extract_parameters
+
+    monkeypatch.setattr("bot.console.accounts.PasswordHasher", PasswordHasher)
+    real = Accounts(f"sqlite:///{tmp_path / 'real.db'}")
+    real.add("a@clinic.example", PASSWORD, "Sam")
+    with real.engine.connect() as conn:
+        stored = conn.execute(text("SELECT password_hash FROM staff_accounts")).scalar()
+    default = PasswordHasher()
+    used = extract_parameters(stored)
+    assert (used.time_cost, used.memory_cost, used.parallelism) == (
+        default.time_cost,
+        default.memory_cost,
+        default.parallelism,
+    )
+    real.engine.dispose()
