@@ -184,3 +184,17 @@ def channel_servers(request, providers, tmp_path_factory, inbox, database):
     servers.start()
     yield servers
     servers.stop()
+
+
+@pytest.fixture
+def quick_hashes(monkeypatch):
+    """argon2 with its cost turned down: these tests are about accounts, not
+    the hash's strength (test_console_accounts checks the real parameters)."""
+    from functools import partial
+
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr(
+        "bot.console.accounts.PasswordHasher",
+        partial(PasswordHasher, time_cost=1, memory_cost=1024, parallelism=1),
+    )

@@ -224,16 +224,6 @@ def make_engine(url: str) -> Engine:
 STAFF_EMAIL = "staff_email"
 
 
-def create_tables(engine: Engine) -> None:
-    """The newest schema (bot/migrations): two action servers starting on
-    an empty database both try, and they take turns; without that the
-    loser's CREATE failed as a duplicate and its bookings all went to the
-    spool."""
-    from bot import migrations
-
-    migrations.upgrade(engine)
-
-
 class BookingStore:
     """All reads and writes of booking requests; connects on first use."""
 
@@ -262,12 +252,9 @@ class BookingStore:
         """Connected, with its tables, on first use; kept only once both
         worked, so a failed start is tried again by the next caller."""
         if self._engine is None:
-            engine = make_engine(self.url)
-            try:
-                create_tables(engine)
-            except Exception:
-                engine.dispose()
-                raise
+            from bot import migrations
+
+            engine = migrations.connect(self.url)
             self._sessions = sessionmaker(engine, future=True)
             self._engine = engine
         return self._engine

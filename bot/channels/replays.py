@@ -51,11 +51,8 @@ class ReplayGuard:
         with self._lock:
             if self._engine is None:
                 from bot import migrations
-                from bot.booking.store import make_engine
 
-                engine = make_engine(self.url)
-                migrations.upgrade(engine)
-                self._engine = engine
+                self._engine = migrations.connect(self.url)
         return self._engine
 
     def first_time(self, provider: str, message_id: str) -> bool:

@@ -30,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from bot.booking.store import as_utc
+
 LOCK_AFTER_FAILURES = 5
 LOCK_MINUTES = 15
 SESSION_HOURS = 12
@@ -97,13 +99,6 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite hands times back without their zone; they were stored in UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
-
-
 class Accounts:
     """Staff accounts in the clinic's database (``DATABASE_URL``)."""
 
@@ -119,11 +114,8 @@ class Accounts:
     def engine(self) -> Engine:
         if self._engine is None:
             from bot import migrations
-            from bot.booking.store import make_engine
 
-            engine = make_engine(self.url)
-            migrations.upgrade(engine)
-            self._engine = engine
+            self._engine = migrations.connect(self.url)
         return self._engine
 
     def add(self, email: str, password: str, first_name: str) -> Account:
@@ -164,7 +156,7 @@ class Accounts:
                 self._verify(self._decoy, password)
                 self._audit(conn, email[:254], "login failed", "", now)
                 return None
-            locked_until = _utc(row.locked_until)
+            locked_until = as_utc(row.locked_until)
             if locked_until and locked_until > now:
                 self._audit(conn, email, "login refused (locked)", "", now)
                 raise AccountError(
@@ -217,7 +209,7 @@ class Accounts:
                 .join(staff_accounts)
                 .where(staff_sessions.c.token_hash == _hash_token(token or ""))
             ).first()
-        if row is None or _utc(row.expires_at) <= now:
+        if row is None or as_utc(row.expires_at) <= now:
             return None
         return Session(token, row.csrf, Account(row.id, row.email, row.first_name))
 
@@ -248,4 +240,4 @@ class Accounts:
             rows = conn.execute(
                 select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
             ).all()
-        return [AuditEntry(_utc(r.at), r.who, r.action, r.target) for r in rows]
+        return [AuditEntry(as_utc(r.at), r.who, r.action, r.target) for r in rows]

@@ -61,6 +61,23 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(cfg, "head")
 
 
+def connect(url: str) -> Engine:
+    """An engine on ``url`` whose database is at the newest schema; nothing
+    is kept when the upgrade fails, so the next caller tries again. Two
+    action servers starting on an empty database take turns here; without
+    that the loser's CREATE failed as a duplicate and its bookings all went
+    to the spool."""
+    from bot.booking.store import make_engine
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    return engine
+
+
 def upgrade(engine: Engine) -> str:
     """Bring the database to the newest schema; the revision it is at."""
     with _in_process:

@@ -22,18 +22,9 @@ START = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(autouse=True)
-def quick_hashes(monkeypatch):
-    """argon2 with its cost turned down: these tests are about accounts, not
-    the hash's strength (test_console_accounts checks the real parameters)."""
-    from functools import partial
-
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr(
-        "bot.console.accounts.PasswordHasher",
-        partial(PasswordHasher, time_cost=1, memory_cost=1024, parallelism=1),
-    )
+# argon2 at a low cost: these tests are about accounts, not the hash's
+# strength (test_console_accounts checks the real parameters).
+pytestmark = pytest.mark.usefixtures("quick_hashes")
 
 
 @pytest.fixture
