@@ -89,7 +89,7 @@ SERVICES := [ -n "$$TEST_POSTGRES_URL" ] || eval "$$(scripts/postgres.sh start)"
 	[ -n "$$TEST_REDIS_URL" ] || eval "$$(scripts/redis.sh start)";
 
 unit: setup $(MODEL)
-	@$(SERVICES) $(PY) -m pytest tests/unit -m "unit and not slow"
+	@$(SERVICES) $(PY) -m pytest tests/unit -m "unit and not slow" -n auto --dist loadfile
 
 e2e: setup $(MODEL)
 	@scripts/chromium.sh >/dev/null

@@ -28,6 +28,18 @@ def pytest_collection_modifyitems(items) -> None:
             item.add_marker(getattr(pytest.mark, tier))
 
 
+@pytest.fixture(autouse=True)
+def fresh_admission(monkeypatch) -> None:
+    """Each test starts with the message slots a fresh process has, so no
+    test depends on another having called ``admission.configure`` before it
+    (as one did, and hung when the files ran on separate workers)."""
+    from bot import admission
+    from bot.settings import load_settings
+
+    limit = load_settings().max_concurrent_messages
+    monkeypatch.setattr(admission, "_slots", admission.Slots(limit))
+
+
 def user_event(text: str, intent: str, entities: list[dict] | None = None) -> dict:
     return {
         "event": "user",

@@ -245,10 +245,14 @@ def test_rank_scores_match_decision_function(real):
         )
 
 
-def test_nothing_recognised_falls_back_to_the_intercepts(real):
-    scores, known_words = real._fast.scores("", "")
+@pytest.mark.parametrize(
+    "model", ["trained", pytest.param("real", marks=pytest.mark.slow)]
+)
+def test_nothing_recognised_falls_back_to_the_intercepts(request, model):
+    classifier = request.getfixturevalue(model)
+    scores, known_words = classifier._fast.scores("", "")
     assert not known_words
-    np.testing.assert_array_equal(scores, real.model["svm"].intercept_)
+    np.testing.assert_array_equal(scores, classifier.model["svm"].intercept_)
 
 
 def test_two_intents_rank_both(storage, context):
