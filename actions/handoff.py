@@ -25,8 +25,9 @@ def now() -> datetime:
 
 
 class ActionHandoffHuman(Action):
-    """Open: queue the transcript for staff (the outbox emails it, retrying
-    until it goes) and pause. Closed: hours and phone."""
+    """Open: put the conversation in the console's live queue, email staff
+    that it waits (the outbox retries until it goes) and pause; a person
+    replies in the same chat from the console. Closed: hours and phone."""
 
     def name(self) -> str:
         return "action_handoff_human"
@@ -43,6 +44,7 @@ class ActionHandoffHuman(Action):
             )
             return []
         asked = (tracker.latest_message or {}).get("message_id") or len(tracker.events)
+        key = f"handoff:{tracker.sender_id}:{asked}"
         message = StaffMessage(
             subject=f"Chat handoff: {tracker.sender_id}",
             body=(
@@ -50,13 +52,19 @@ class ActionHandoffHuman(Action):
                 f"Conversation: {tracker.sender_id}\n"
                 f"Channel: {tracker.get_latest_input_channel() or '-'}\n\n"
                 f"{transcript(tracker.events)}\n\n"
-                f"Reply in the conversation, then give it back to the assistant "
-                f"with:\n  python -m bot handoff resume {tracker.sender_id}\n"
+                f"The patient is waiting in the chat: take the conversation in "
+                f"the console (/staff/handoffs) and reply there. Without the "
+                f"console, give it back to the assistant with:\n"
+                f"  python -m bot handoff resume {tracker.sender_id}\n"
             ),
             # The same request run again (a retried call) queues no second email.
-            dedupe_key=f"handoff:{tracker.sender_id}:{asked}",
+            dedupe_key=key,
         )
+        channel = tracker.get_latest_input_channel() or "-"
         try:
+            await asyncio.to_thread(
+                services.handoff_queue().request, tracker.sender_id, channel, key
+            )
             await asyncio.to_thread(
                 services.booking_store().queue_staff_message, message
             )

@@ -8,6 +8,7 @@ from functools import lru_cache
 from bot.booking.spool import Spool
 from bot.booking.store import BookingStore
 from bot.clinic import Clinic, load_clinic
+from bot.console.handoffs import HandoffQueue
 from bot.notify.outbox import Sender, default_senders
 from bot.settings import load_settings
 
@@ -15,6 +16,11 @@ from bot.settings import load_settings
 @lru_cache(maxsize=1)
 def booking_store() -> BookingStore:
     return BookingStore.from_settings(load_settings())
+
+
+@lru_cache(maxsize=1)
+def handoff_queue() -> HandoffQueue:
+    return HandoffQueue(load_settings().database_url)
 
 
 @lru_cache(maxsize=1)

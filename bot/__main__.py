@@ -97,11 +97,13 @@ def main(argv: list[str] | None = None) -> int:
                 "conversation under the prefixed id.",
                 file=sys.stderr,
             )
-        resume(
-            f"http://localhost:{settings.rasa_port}",
-            settings.api_token,
-            args.conversation,
-        )
+        resume(settings.rasa_api_url, settings.api_token, args.conversation)
+        from bot.console.handoffs import HandoffQueue
+
+        queue = HandoffQueue(settings.database_url)
+        waiting = queue.open_for(args.conversation)
+        if waiting is not None:
+            queue.hand_back(waiting.id)
         print(
             f"{args.conversation} ({channel or 'no channel'}): "
             "the assistant answers again"

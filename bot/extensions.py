@@ -48,6 +48,13 @@ PATCHES: tuple[Patch, ...] = (
     Patch("rasa.server:requires_auth", "bot.api_auth:requires_auth",
           "the HTTP API token only in the Authorization header, compared in "
           "constant time"),
+    Patch("rasa.server:_get_output_channel", "bot.live_handoff:output_channel",
+          "replies from the console reach the provider's id, not the "
+          "namespaced conversation id"),
+    Patch("rasa.core.processor:MessageProcessor._should_handle_message",
+          "bot.live_handoff:should_handle_message",
+          "an emergency gets its advice even while reception has the chat",
+          static=True),
     Patch("rasa.core.actions.action:RemoteAction._validate_action_result",
           "bot.speedups:_validate_action_result",
           "the response schema checked by a validator built once"),

@@ -156,7 +156,10 @@ def programs(
         )
         for i, (name, port) in enumerate(zip(names, rasa_ports, strict=True))
     ]
-    website = Program("web", [sys.executable, "-m", "bot.web"], env)
+    # The console speaks to Rasa's HTTP API during live chats.
+    website = Program(
+        "web", [sys.executable, "-m", "bot.web"], {**env, "RASA_API_TOKEN": api_token}
+    )
     return [*actions, *rasa, website]
 
 

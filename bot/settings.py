@@ -107,6 +107,10 @@ class Settings:
     # (bot.channels.floods); beyond them, 429 or "one moment".
     flood_per_conversation: int
     flood_per_address: int
+    # How long a patient waits for a person at reception before the
+    # console offers a callback; where the console reaches Rasa's HTTP API.
+    handoff_wait_seconds: float
+    rasa_api_url: str
     web: WebSettings
     channels: ChannelSettings
     # Where ``bot cluster`` runs its own PostgreSQL and Redis when
@@ -282,6 +286,8 @@ def load_settings() -> Settings:
         retention_booking_days=_whole_number("RETENTION_BOOKING_DAYS", 730, 1),
         flood_per_conversation=_whole_number("FLOOD_PER_CONVERSATION", 5, 1),
         flood_per_address=_whole_number("FLOOD_PER_ADDRESS", 30, 1),
+        handoff_wait_seconds=_seconds("HANDOFF_WAIT_SECONDS", 180),
+        rasa_api_url=os.environ.get("RASA_API_URL") or f"http://127.0.0.1:{rasa_port}",
         web=_web(rasa_port),
         channels=_channels(),
         cluster_postgres_port=_port("CLUSTER_POSTGRES_PORT", 55433),

@@ -56,6 +56,9 @@ CLUSTER_POSTGRES_PORT | 55433 | the PostgreSQL and Redis `make run-cluster` runs
 CLUSTER_REDIS_PORT | 56380 |
 RETENTION_CONVERSATION_DAYS | 90 | days a conversation (after its last message) and a request (with its notes) are kept
 RETENTION_BOOKING_DAYS | 730 |
+# Reception's console
+HANDOFF_WAIT_SECONDS | 180 | how long a patient waits for a person before being offered a callback
+RASA_API_URL | http://127.0.0.1:RASA_PORT | where the console reaches Rasa's HTTP API (with RASA_API_TOKEN)
 # Notifications
 SMTP_HOST | localhost | the clinic's mail server: host, port, login, STARTTLS (true or false), seconds per attempt, sender
 SMTP_PORT | 25 |

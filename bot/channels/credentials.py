@@ -25,6 +25,9 @@ def build_credentials(settings: Settings) -> dict:
             "bot_message_evt": "bot_uttered",
             "session_persistence": True,
             "cors_allowed_origins": list(settings.web.allowed_origins),
+            # Several instances: a reply sent through one reaches a widget
+            # connected to another (a staff member's, from the console).
+            **({"redis_url": settings.redis_url} if settings.redis_url else {}),
         },
     }
     credentials.update(_messaging_apps(settings))

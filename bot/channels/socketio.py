@@ -12,6 +12,13 @@ Rasa 3.6 also calls ``AsyncServer.enter_room`` without awaiting it; since
 python-socketio 5.8 that is a coroutine, so with ``session_persistence`` the
 socket never joins its session's room and never receives the bot's replies.
 
+With several Rasa instances (``REDIS_URL`` set), a message Rasa sends
+outside a patient's own request (a staff reply from the console, which may
+land on any instance) must reach the instance holding that patient's
+socket: socket.io's Redis manager carries it there. A reply to the
+instance's own socket is emitted locally, without Redis, so a Redis outage
+costs the widget nothing but those cross-instance messages.
+
 And Rasa takes the conversation id from each ``user_uttered`` payload, so a
 client could write into any conversation. Here the server issues the id
 (``bot.channels.ids.WidgetIds``) in ``session_request``, keeps it in the
@@ -22,6 +29,7 @@ the id is one the server issued.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -30,12 +38,14 @@ from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from socketio import AsyncServer
+from socketio import AsyncRedisManager, AsyncServer
 
 from bot.channels.floods import BUSY_REPLY, client_address, floods
 from bot.channels.ids import WidgetIds, conversation_id
 from bot.channels.incoming import incoming
 from bot.channels.too_large import answer_too_large_as_json
+
+logger = logging.getLogger(__name__)
 
 
 def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
@@ -89,6 +99,22 @@ def well_formed(data: Any, metadata_key: str) -> dict[str, Any]:
     return data
 
 
+class LocalFirstRedisManager(AsyncRedisManager):
+    """socket.io's Redis manager, emitting to a room with a socket on this
+    instance directly, and through Redis only otherwise."""
+
+    async def emit(self, event, data, namespace=None, room=None, **kwargs):
+        room = kwargs.pop("to", None) or room
+        if room is not None and self.rooms.get(namespace or "/", {}).get(room):
+            kwargs["ignore_queue"] = True
+        try:
+            return await super().emit(
+                event, data, namespace=namespace, room=room, **kwargs
+            )
+        except Exception:  # noqa: BLE001 - one lost message, not a failed turn
+            logger.exception("socket.io message to %s not delivered", room)
+
+
 class ClinicSocketIOInput(SocketIOInput):
     """``socketio`` for browsers on the clinic's own sites only."""
 
@@ -101,6 +127,7 @@ class ClinicSocketIOInput(SocketIOInput):
         credentials = credentials or {}
         channel = super().from_credentials(credentials)
         channel.allowed_origins = tuple(credentials.get("cors_allowed_origins") or ())
+        channel.redis_url = credentials.get("redis_url")
         return channel
 
     def __init__(self, *args: Any, allowed_origins: Iterable[str] = (), **kwargs):
@@ -108,6 +135,7 @@ class ClinicSocketIOInput(SocketIOInput):
 
         super().__init__(*args, **kwargs)
         self.allowed_origins = tuple(allowed_origins)
+        self.redis_url: str | None = None
         self.widget_ids = WidgetIds(secret("WIDGET_SECRET"))
 
     def blueprint(
@@ -116,6 +144,11 @@ class ClinicSocketIOInput(SocketIOInput):
         """Rasa's socket.io handlers, attached through the origin check."""
         on_new_message = incoming(on_new_message, self.name())
         super().blueprint(on_new_message)
+        if self.redis_url:
+            self.sio.manager = LocalFirstRedisManager(
+                self.redis_url, channel="clinic-socketio"
+            )
+            self.sio.manager.set_server(self.sio)
         self.sio.on("session_request", self.session_request, namespace=self.namespace)
         rasas = self.sio.handlers[self.namespace or "/"][self.user_message_evt]
 

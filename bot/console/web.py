@@ -22,12 +22,35 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.booking.store import NOTE_MAX, STATUSES, BookingStore, Note, export_csv
+from bot.console import live
 from bot.console.accounts import AccountError, Accounts, Session
+from bot.console.handoffs import HandoffQueue
+from bot.rasa_api import RasaAPI
 
 SESSION_COOKIE = "staff_session"
 LOGIN_CSRF_COOKIE = "staff_login_csrf"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 Handler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
+
+
+NAV = (("inbox", "/staff", "Inbox"), ("handoffs", "/staff/handoffs", "Live chats"))
+
+
+def _nav(session: Session, current: str) -> str:
+    """The console's menu and the logout button, on every page."""
+    here = ' aria-current="page"'
+    links = "".join(
+        f'<li><a href="{url}"{here if key == current else ""}>{label}</a></li>'
+        for key, url, label in NAV
+    )
+    return (
+        f'<header class="console-header"><nav aria-label="Console"><ul>{links}'
+        f"</ul></nav><p>Logged in as {html.escape(session.account.first_name)} "
+        f"({html.escape(session.account.email)}).</p>"
+        '<form method="post" action="/staff/logout">'
+        f'<input type="hidden" name="csrf" value="{session.csrf}">'
+        '<button type="submit">Log out</button></form></header>'
+    )
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:
@@ -37,7 +60,8 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)} · Reception</title>"
             '<link rel="icon" href="/favicon.svg" type="image/svg+xml">'
-            '<link rel="stylesheet" href="/site.css"></head>'
+            '<link rel="stylesheet" href="/site.css">'
+            '<script src="/console.js" defer></script></head>'
             f'<body class="console"><main id="main">{body}</main></body></html>'
         ),
         content_type="text/html",
@@ -102,6 +126,16 @@ def _notes(reference: str, notes: list[Note], csrf: str, zone: ZoneInfo) -> str:
 
 
 def _inbox(session: Session, store: BookingStore, zone: ZoneInfo) -> str:
+    return (
+        _nav(session, "inbox") + "<h1>Inbox</h1>"
+        '<p id="live-status" role="status" aria-live="polite"></p>'
+        '<p><a href="/staff/bookings.csv">Export CSV</a></p>'
+        f'<div id="inbox" data-live="/staff/inbox.json">'
+        f"{_inbox_table(session, store, zone)}</div>"
+    )
+
+
+def _inbox_table(session: Session, store: BookingStore, zone: ZoneInfo) -> str:
     rows = []
     notes = store.notes()
     for b in reversed(store.list()):
@@ -139,19 +173,16 @@ def _inbox(session: Session, store: BookingStore, zone: ZoneInfo) -> str:
         if rows
         else "<p>No requests yet.</p>"
     )
-    return (
-        f"<h1>Reception console</h1><p>Logged in as "
-        f"{html.escape(session.account.first_name)} "
-        f"({html.escape(session.account.email)}).</p>"
-        '<form method="post" action="/staff/logout">'
-        f'<input type="hidden" name="csrf" value="{session.csrf}">'
-        '<button type="submit">Log out</button></form>'
-        f'<h2>Inbox</h2><p><a href="/staff/bookings.csv">Export CSV</a></p>{table}'
-    )
+    return table
 
 
 def add_routes(
-    app: web.Application, accounts: Accounts, store: BookingStore, timezone: str
+    app: web.Application,
+    accounts: Accounts,
+    store: BookingStore,
+    timezone: str,
+    queue: HandoffQueue,
+    rasa: RasaAPI,
 ) -> None:
     """The console's routes on the website's app; times in ``timezone``, the
     clinic's."""
@@ -223,6 +254,18 @@ def add_routes(
         await blocking(accounts.audit, session.account.email, "viewed inbox", "")
         return _page("Inbox", body)
 
+    async def inbox_json(request: web.Request, session: Session) -> web.Response:
+        def latest() -> tuple[str | None, int, str]:
+            bookings = store.list()
+            newest = bookings[-1].reference if bookings else None
+            return newest, len(bookings), _inbox_table(session, store, zone)
+
+        newest, count, table = await blocking(latest)
+        return web.json_response(
+            {"latest": newest, "count": count, "html": table},
+            headers={"Cache-Control": "no-store"},
+        )
+
     async def mark(request: web.Request, session: Session) -> web.Response:
         reference = request.match_info["reference"]
         status = str(request["form"].get("status", ""))
@@ -270,9 +313,11 @@ def add_routes(
     app.router.add_get("/staff/login", login_form)
     app.router.add_post("/staff/login", login)
     app.router.add_get("/staff", logged_in(inbox))
+    app.router.add_get("/staff/inbox.json", logged_in(inbox_json))
     app.router.add_get("/staff/bookings.csv", logged_in(export))
     app.router.add_post(
         "/staff/bookings/{reference}/status", logged_in(mark, form=True)
     )
     app.router.add_post("/staff/bookings/{reference}/notes", logged_in(note, form=True))
     app.router.add_post("/staff/logout", logged_in(logout, form=True))
+    live.add_routes(app, logged_in, _page, _nav, accounts, queue, rasa, zone)

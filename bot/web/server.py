@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
@@ -18,8 +19,11 @@ from aiohttp import web
 from bot import PROJECT_ROOT
 from bot.booking.store import BookingStore
 from bot.clinic import Clinic, load_clinic
+from bot.console import live
 from bot.console import web as console
 from bot.console.accounts import Accounts
+from bot.console.handoffs import HandoffQueue
+from bot.rasa_api import RasaAPI
 from bot.settings import Settings, load_settings
 
 HERE = Path(__file__).resolve().parent
@@ -51,6 +55,7 @@ def load_assets(node_modules: Path = NODE_MODULES) -> dict[str, Asset]:
         "/widget/clinic-chat.css": (HERE / "static" / "clinic-chat.css", CSS),
         "/widget/socket.io.min.js": (client, JS),
         "/site.css": (HERE / "static" / "site.css", CSS),
+        "/console.js": (HERE / "static" / "console.js", JS),
         "/favicon.svg": (HERE / "static" / "favicon.svg", "image/svg+xml"),
     }
     return {
@@ -141,12 +146,17 @@ def create_app(
     for url in assets:
         app.router.add_get(url, asset)
     app.on_response_prepare.append(security_headers)
+    queue = HandoffQueue(settings.database_url)
+    rasa = RasaAPI(settings.rasa_api_url, settings.api_token)
     console.add_routes(
         app,
         Accounts(settings.database_url),
         BookingStore.from_settings(settings),
         clinic.timezone,
+        queue,
+        rasa,
     )
+    live.start_timer(app, queue, rasa, timedelta(seconds=settings.handoff_wait_seconds))
     return app
 
 

@@ -18,6 +18,7 @@ from bot import migrations
 from bot.booking.store import Base, BookingRequest, BookingStore
 from bot.channels.replays import metadata as replay_tables
 from bot.console.accounts import metadata as console_tables
+from bot.console.handoffs import metadata as handoff_tables
 from bot.localhost import create_database, drop_database
 
 
@@ -36,7 +37,7 @@ def url(request, tmp_path):
 
 def the_code_tables() -> MetaData:
     combined = MetaData()
-    for source in (Base.metadata, replay_tables, console_tables):
+    for source in (Base.metadata, replay_tables, console_tables, handoff_tables):
         for table in source.tables.values():
             table.to_metadata(combined)
     return combined
