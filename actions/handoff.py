@@ -7,7 +7,7 @@ import logging
 from datetime import datetime, timezone
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, EventType
+from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -77,4 +77,7 @@ class ActionHandoffHuman(Action):
         # The outbox sends it now, in the background, and retries on failure.
         notify_clinic_soon()
         dispatcher.utter_message(response="utter_handoff_open")
-        return [ConversationPaused()]
+        # Paused, but listening: a message the patient sends while waiting is
+        # a fresh turn, so an emergency among them is still answered
+        # (bot/live_handoff.py).
+        return [ConversationPaused(), ActionExecuted("action_listen")]

@@ -113,6 +113,17 @@ def private_booking_spool(tmp_path, monkeypatch):
     return spool
 
 
+@pytest.fixture(autouse=True)
+def private_handoff_queue(tmp_path, monkeypatch):
+    """No test may queue handoffs into the project's own var/ database."""
+    from actions import services
+    from bot.console.handoffs import HandoffQueue
+
+    queue = HandoffQueue(f"sqlite:///{tmp_path / 'handoffs.db'}")
+    monkeypatch.setattr(services, "handoff_queue", lambda: queue)
+    return queue
+
+
 @pytest.fixture(scope="module")
 def inbox():
     """A real SMTP server (aiosmtpd) on a free port for the clinic's emails."""
@@ -160,10 +171,14 @@ def store(tmp_path, monkeypatch):
     are collected in ``store.sent`` instead of being mailed."""
     from actions import services
     from bot.booking.store import BookingStore
+    from bot.console.handoffs import HandoffQueue
 
     store = BookingStore(f"sqlite:///{tmp_path / 'clinic.db'}", ("email",))
+    queue = HandoffQueue(store.url)
     sent = []
     monkeypatch.setattr(services, "booking_store", lambda: store)
+    monkeypatch.setattr(services, "handoff_queue", lambda: queue)
+    store.handoffs = queue
     monkeypatch.setattr(
         services,
         "notification_senders",

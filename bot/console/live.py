@@ -230,10 +230,13 @@ def add_routes(
             raise back(h, "taken") from None
         await blocking(accounts.audit, account.email, "took a chat", f"chat {h.id}")
         try:
+            # Listening after it, so a message the patient sends meanwhile
+            # (an emergency is still answered) is a fresh turn.
             await rasa.utter(
                 h.conversation_id,
                 "utter_handoff_taken",
                 {"handoff_staff": account.first_name},
+                listen=True,
             )
         except RasaAPIError:
             logger.exception("chat %s taken, the patient not told", h.id)

@@ -204,7 +204,7 @@ class TestHandoff:
     async def test_open_queues_the_transcript_for_staff_and_pauses(
         self, dispatcher, domain, monkeypatch, store
     ):
-        from rasa_sdk.events import ConversationPaused
+        from rasa_sdk.events import ActionExecuted, ConversationPaused
 
         from actions import handoff
         from actions.booking import pending_deliveries
@@ -213,13 +213,15 @@ class TestHandoff:
         history = [user_event("does it hurt", "faq_does_it_hurt")]
         tracker = make_tracker("real person pls", "human_handoff", history=history)
         events = await handoff.ActionHandoffHuman().run(dispatcher, tracker, domain)
-        assert events == [ConversationPaused()]
+        assert events == [ConversationPaused(), ActionExecuted("action_listen")]
         assert dispatcher.messages[0]["response"] == "utter_handoff_open"
         await pending_deliveries()
         [message] = store.sent
         assert "test-user" in message.subject
         assert "Patient: does it hurt" in message.body
         assert "handoff resume test-user" in message.body
+        [waiting] = store.handoffs.open()
+        assert (waiting.conversation_id, waiting.status) == ("test-user", "waiting")
 
     async def test_a_slow_mail_server_does_not_hold_the_handoff(
         self, dispatcher, domain, monkeypatch, store
@@ -305,8 +307,11 @@ class TestHandoff:
             def queue_staff_message(self, *_args, **_kwargs):
                 raise OSError("database down")
 
+            request = queue_staff_message
+
         monkeypatch.setattr(handoff, "now", lambda: self.at(10))
         monkeypatch.setattr(services, "booking_store", lambda: Down())
+        monkeypatch.setattr(services, "handoff_queue", lambda: Down())
         events = await handoff.ActionHandoffHuman().run(
             dispatcher, make_tracker("human", "human_handoff"), domain
         )

@@ -135,12 +135,17 @@ async def test_take_reply_and_hand_back_go_through_rasas_channels(console, rasa)
         {"name": "utter_handoff_taken"},
     )  # fmt: skip
 
+    assert rasa.calls[2][1:] == (
+        "tracker/events",
+        {},
+        [{"event": "action", "name": "action_listen"}],
+    )
     sent = await post(
         console, f"/staff/handoffs/{h.id}/reply", headers, csrf,
         text="Hi, Jo here.   How can I help?",
     )  # fmt: skip
     assert sent.status == 303
-    method, path, query, body = rasa.calls[2]
+    method, path, query, body = rasa.calls[3]
     assert (method, path) == ("POST", "tracker/events")
     assert query == {"output_channel": "latest", "execute_side_effects": "true"}
     assert body == [
