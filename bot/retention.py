@@ -79,12 +79,40 @@ def _booking_requests(settings: Settings, now: datetime) -> int:
         store.engine.dispose()
 
 
+def _conversation_traces(settings: Settings, now: datetime) -> int:
+    """What conversations leave in the bookings database besides requests:
+    their handoffs, and the emails to staff about them (transcripts), once
+    sent, kept as long as conversations are."""
+    from bot.booking.store import BookingStore
+    from bot.console.handoffs import handoffs
+
+    cutoff = now - timedelta(days=settings.retention_conversation_days)
+    store = BookingStore.from_settings(settings)
+    try:
+        with store.engine.begin() as conn:
+            gone = conn.execute(
+                handoffs.delete().where(handoffs.c.requested_at < cutoff)
+            ).rowcount
+            gone += conn.execute(
+                text(
+                    "DELETE FROM notifications WHERE booking_id IS NULL "
+                    "AND status = 'sent' AND sent_at < :cutoff"
+                ),
+                {"cutoff": cutoff},
+            ).rowcount
+        store.purge_forgotten()
+        return gone
+    finally:
+        store.engine.dispose()
+
+
 def apply_retention(settings: Settings, now: datetime | None = None) -> dict[str, int]:
     """Delete what is past its time; how many conversations and requests."""
     now = now or datetime.now(timezone.utc)
     counts = {
         "conversations": _conversations(settings, now),
         "booking_requests": _booking_requests(settings, now),
+        "handoffs_and_staff_emails": _conversation_traces(settings, now),
     }
     if any(counts.values()):
         logger.info(

@@ -179,6 +179,11 @@ def _kept_tracker(store, session, sender_id: str):
     return tracker
 
 
+def drop_kept(store, sender_id: str) -> None:
+    """Forget the tracker kept for ``sender_id`` (its conversation was deleted)."""
+    _trackers.pop((id(store), sender_id), None)
+
+
 def _keep_tracker(store, session, tracker) -> None:
     """Remember a saved tracker; one that holds a new session's start is
     dropped instead, since a load gives only the latest session."""

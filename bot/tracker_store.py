@@ -13,6 +13,11 @@ for the profile behind each, tests/unit/test_speedups.py for the same results):
 - pooled connections are tested when taken (``pool_pre_ping``): after
   PostgreSQL restarts (``bot cluster`` restarts a killed one) every pooled
   connection is dead, and Rasa's engine would fail one message on each.
+
+And a turn in which ``action_forget_me`` forgot the patient (it sets the
+``forget_me`` slot once the bookings database has) is not saved: the whole
+conversation is deleted instead, so nothing of it stays, not even the
+request to forget it.
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ import itertools
 
 import sqlalchemy as sa
 from rasa.core import tracker_store as rasa_tracker_store
+from rasa.shared.core.events import SlotSet
 from sqlalchemy.orm import sessionmaker
 
 from bot import speedups
+
+FORGET_SLOT = "forget_me"
 
 
 class SQLTrackerStore(rasa_tracker_store.SQLTrackerStore):
@@ -54,4 +62,25 @@ class SQLTrackerStore(rasa_tracker_store.SQLTrackerStore):
         return itertools.islice(tracker.events, stored, len(tracker.events))
 
     async def save(self, tracker) -> None:
+        if forgotten(tracker):
+            self.forget(tracker.sender_id)
+            return
         await speedups.sql_save(self, tracker)
+
+    def forget(self, sender_id: str) -> None:
+        with self.session_scope() as session:
+            session.execute(
+                sa.delete(self.SQLEvent.__table__).where(
+                    self.SQLEvent.__table__.c.sender_id == sender_id
+                )
+            )
+            session.commit()
+        speedups.drop_kept(self, sender_id)
+
+
+def forgotten(tracker) -> bool:
+    """This turn's new events include the patient being forgotten."""
+    new = itertools.islice(tracker.events, speedups.stored_events(tracker) or 0, None)
+    return any(
+        isinstance(e, SlotSet) and e.key == FORGET_SLOT and e.value is True for e in new
+    )

@@ -28,6 +28,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
+    false,
+    func,
     select,
     update,
 )
@@ -76,6 +79,8 @@ class BookingRow(Base):
     dedupe_key = Column(String(64), nullable=False, unique=True)
     status = Column(String(16), nullable=False, default="new")
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    # The patient asked to be forgotten: deleted once every notice is sent.
+    forget = Column(Boolean, nullable=False, default=False, server_default=false())
 
     notifications = relationship("NotificationRow", back_populates="booking")
 
@@ -99,6 +104,7 @@ class NotificationRow(Base):
     subject = Column(String(200))
     body = Column(Text)
     dedupe_key = Column(String(128))
+    forget = Column(Boolean, nullable=False, default=False, server_default=false())
 
     booking = relationship("BookingRow", back_populates="notifications")
 
@@ -333,6 +339,100 @@ class BookingStore:
             row.status = status
             session.commit()
             return Booking.from_row(row)
+
+    def find(self, phone: str | None = None, email: str | None = None) -> list[Booking]:
+        """One person's requests, by their number (as stored, +61...) or
+        email (any case)."""
+        if not phone and not email:
+            return []
+        query = select(BookingRow).order_by(BookingRow.created_at, BookingRow.id)
+        if phone:
+            query = query.where(BookingRow.phone == phone)
+        if email:
+            query = query.where(func.lower(BookingRow.email) == email.strip().lower())
+        with self.session() as session:
+            return [Booking.from_row(r) for r in session.execute(query).scalars()]
+
+    def forget_conversation(self, conversation_id: str) -> dict[str, int]:
+        """What a conversation left here, for a patient who asked to be
+        forgotten: a request or message to staff whose notices have gone is
+        deleted now; one still on its way is marked, so the clinic still
+        gets it, and deleted once sent (``purge_forgotten``)."""
+        counts = {"deleted": 0, "after_notice": 0}
+        with self.session() as session:
+            bookings = session.execute(
+                select(BookingRow).where(BookingRow.conversation_id == conversation_id)
+            ).scalars()
+            for row in bookings.all():
+                if all(n.status == "sent" for n in row.notifications):
+                    self._delete_booking(session, row.id)
+                    counts["deleted"] += 1
+                else:
+                    row.forget = True
+                    counts["after_notice"] += 1
+            for message in self._staff_messages(session, conversation_id):
+                if message.status == "sent":
+                    session.delete(message)
+                else:
+                    message.forget = True
+            session.commit()
+        return counts
+
+    def delete_requests(self, references: Iterable[str]) -> list[str]:
+        """Delete these requests now, notices sent or not (staff acting on a
+        privacy request); the conversations they came from."""
+        conversations = []
+        with self.session() as session:
+            for reference in references:
+                row = self._find(session, reference)
+                if row is None:
+                    continue
+                conversations.append(row.conversation_id)
+                self._delete_booking(session, row.id)
+            for conversation_id in set(conversations):
+                for message in self._staff_messages(session, conversation_id):
+                    session.delete(message)
+            session.commit()
+        return sorted(set(conversations))
+
+    def purge_forgotten(self) -> int:
+        """Requests and messages of forgotten conversations whose notices
+        have now all gone; how many were deleted."""
+        deleted = 0
+        with self.session() as session:
+            rows = session.execute(
+                select(BookingRow).where(BookingRow.forget.is_(True))
+            ).scalars()
+            for row in rows.all():
+                if all(n.status == "sent" for n in row.notifications):
+                    self._delete_booking(session, row.id)
+                    deleted += 1
+            deleted += session.execute(
+                delete(NotificationRow)
+                .where(NotificationRow.forget.is_(True))
+                .where(NotificationRow.status == "sent")
+            ).rowcount
+            session.commit()
+        return deleted
+
+    @staticmethod
+    def _staff_messages(session: Session, conversation_id: str) -> list:
+        prefix = re.sub(r"([\\%_])", r"\\\1", f"handoff:{conversation_id}:")
+        return list(
+            session.execute(
+                select(NotificationRow)
+                .where(NotificationRow.booking_id.is_(None))
+                .where(NotificationRow.dedupe_key.like(prefix + "%", escape="\\"))
+            ).scalars()
+        )
+
+    @staticmethod
+    def _delete_booking(session: Session, booking_id: int) -> None:
+        session.execute(delete(NoteRow).where(NoteRow.booking_id == booking_id))
+        session.execute(
+            delete(NotificationRow).where(NotificationRow.booking_id == booking_id)
+        )
+        session.execute(delete(BookingRow).where(BookingRow.id == booking_id))
 
     def add_note(self, reference: str, who: str, text: str) -> Note:
         text = CONTROL.sub("", text).strip()

@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.booking.store import NOTE_MAX, STATUSES, BookingStore, Note, export_csv
-from bot.console import live
+from bot.console import insights, live, people
 from bot.console.accounts import AccountError, Accounts, Session
 from bot.console.handoffs import HandoffQueue
+from bot.privacy import Conversations
 from bot.rasa_api import RasaAPI
 
 SESSION_COOKIE = "staff_session"
@@ -33,7 +34,12 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 Handler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
 
 
-NAV = (("inbox", "/staff", "Inbox"), ("handoffs", "/staff/handoffs", "Live chats"))
+NAV = (
+    ("inbox", "/staff", "Inbox"),
+    ("handoffs", "/staff/handoffs", "Live chats"),
+    ("questions", "/staff/questions", "What patients ask"),
+    ("privacy", "/staff/privacy", "Privacy requests"),
+)
 
 
 def _nav(session: Session, current: str) -> str:
@@ -183,6 +189,7 @@ def add_routes(
     timezone: str,
     queue: HandoffQueue,
     rasa: RasaAPI,
+    conversations: Conversations,
 ) -> None:
     """The console's routes on the website's app; times in ``timezone``, the
     clinic's."""
@@ -321,3 +328,9 @@ def add_routes(
     app.router.add_post("/staff/bookings/{reference}/notes", logged_in(note, form=True))
     app.router.add_post("/staff/logout", logged_in(logout, form=True))
     live.add_routes(app, logged_in, _page, _nav, accounts, queue, rasa, zone)
+    people.add_routes(
+        app, logged_in, _page, _nav, accounts, store, queue, conversations
+    )
+    insights.add_routes(
+        app, logged_in, _page, _nav, accounts, conversations.url, store, queue, zone
+    )

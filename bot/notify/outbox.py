@@ -93,6 +93,9 @@ def deliver_due(
         else:
             store.notification_sent(item.id)
             counts["sent"] += 1
+    if counts["sent"]:
+        # What a patient asked to be forgotten goes once the clinic has it.
+        store.purge_forgotten()
     return counts
 
 

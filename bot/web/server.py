@@ -23,6 +23,7 @@ from bot.console import live
 from bot.console import web as console
 from bot.console.accounts import Accounts
 from bot.console.handoffs import HandoffQueue
+from bot.privacy import Conversations
 from bot.rasa_api import RasaAPI
 from bot.settings import Settings, load_settings
 
@@ -155,6 +156,7 @@ def create_app(
         clinic.timezone,
         queue,
         rasa,
+        Conversations.from_settings(settings),
     )
     live.start_timer(app, queue, rasa, timedelta(seconds=settings.handoff_wait_seconds))
     return app

@@ -89,3 +89,30 @@ def test_the_retention_settings_are_checked(monkeypatch):
     monkeypatch.setenv("RETENTION_BOOKING_DAYS", "soon")
     with pytest.raises(SystemExit, match="RETENTION_BOOKING_DAYS"):
         load_settings()
+
+
+def test_old_handoffs_and_sent_staff_emails_go_with_the_conversations(settings):
+    from bot.booking.store import StaffMessage
+    from bot.console.handoffs import HandoffQueue
+    from bot.notify.outbox import deliver_due
+
+    store = BookingStore.from_settings(settings)
+    queue = HandoffQueue(settings.database_url)
+    queue.request("web:old", "socketio", "k1", now=NOW - timedelta(days=91))
+    queue.request("web:new", "socketio", "k2", now=NOW - timedelta(days=1))
+    store.queue_staff_message(StaffMessage("old", "Patient: hello", "handoff:a:1"))
+    deliver_due(store, {"staff_email": lambda _: None})
+    with store.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE notifications SET sent_at = :at"),
+            {"at": NOW - timedelta(days=91)},
+        )
+    store.queue_staff_message(StaffMessage("unsent", "Patient: hi", "handoff:b:1"))
+
+    counts = apply_retention(settings, now=NOW)
+
+    assert counts["handoffs_and_staff_emails"] == 2
+    assert [h.conversation_id for h in queue.open()] == ["web:new"]
+    with store.engine.connect() as conn:
+        left = conn.execute(text("SELECT subject FROM notifications")).scalars().all()
+    assert left == ["unsent"], "an email not yet sent is never deleted"

@@ -1,0 +1,260 @@
+"""What patients ask: the numbers the clinic uses to decide which answers to
+add or improve, from the conversations Rasa stored and the bookings
+database.
+
+- user messages per topic (intent) per week, in the clinic's time;
+- the messages the assistant could not answer (fell back), that were out of
+  scope, or that it referred to a physiotherapist, with phone numbers and
+  emails masked;
+- how many conversations that asked a question went on to a booking or
+  callback request;
+- live handoffs answered and missed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, inspect, text
+
+from bot.booking.store import BookingStore
+from bot.console.handoffs import ACTIVE, MISSED, RETURNED, HandoffQueue
+from bot.private_logs import mask
+
+# A name given after a cue ("my name is Priya", "call me Jess").
+NAME = re.compile(
+    r"\b((?i:my name is|my name's|i am|i'm|im|call me|this is))\s+[A-Z][\w'-]+"
+)
+DIGITS = re.compile(r"\d[\d ]{6,}\d")
+
+
+def masked(message: str) -> str:
+    """A patient's message with contact details, names after a cue and long
+    numbers (Medicare, health fund) masked."""
+    message = NAME.sub(lambda m: f"{m.group(1)} [name]", mask(message))
+    return DIGITS.sub("[number]", message)
+
+
+FELL_BACK_INTENTS = {"nlu_fallback"}
+FELL_BACK_ACTIONS = {"action_handle_fallback", "action_default_fallback"}
+OUT_OF_SCOPE_INTENTS = {"out_of_scope", "non_english"}
+REFERRED_ACTIONS = {"utter_personal_advice"}
+REFERRED_INTENTS = {"personal_advice"}
+QUESTION_PREFIXES = ("faq_", "clinic_", "personal_advice", "session_plan")
+
+
+@dataclass
+class Insights:
+    weeks: list[str]
+    topics: dict[str, dict[str, int]]
+    # (week, kind, masked text): kind is "fell back", "out of scope" or
+    # "referred to a physio"
+    unanswered: list[tuple[str, str, str]]
+    asked: int
+    booked: int
+    handoffs: dict[str, int] = field(default_factory=dict)
+
+
+def _week(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone).date()
+    return (local - timedelta(days=local.weekday())).isoformat()
+
+
+def _turns(url: str, since: datetime):
+    """(conversation, user event, the action names that answered it)."""
+    engine = create_engine(url, future=True)
+    try:
+        if "events" not in inspect(engine).get_table_names():
+            return
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT sender_id, type_name, data FROM events "
+                    "WHERE timestamp >= :since AND type_name IN ('user', 'action') "
+                    "ORDER BY sender_id, id"
+                ),
+                {"since": since.timestamp()},
+            )
+            current = None
+            for sender, kind, data in rows:
+                if kind == "user":
+                    if current:
+                        yield current
+                    current = (sender, json.loads(data), set())
+                elif current and current[0] == sender:
+                    current[2].add(json.loads(data).get("name"))
+            if current:
+                yield current
+    finally:
+        engine.dispose()
+
+
+def summarise(
+    conversations_url: str,
+    store: BookingStore,
+    queue: HandoffQueue,
+    zone: ZoneInfo,
+    weeks: int = 8,
+    now: datetime | None = None,
+) -> Insights:
+    now = now or datetime.now(timezone.utc)
+    since = now - timedelta(weeks=weeks)
+    topics: dict[str, dict[str, int]] = {}
+    unanswered = []
+    week_set: set[str] = set()
+    asking: set[str] = set()
+    for sender, event, actions in _turns(conversations_url, since):
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if not intent or not event.get("text"):
+            continue
+        at = datetime.fromtimestamp(event.get("timestamp") or 0, timezone.utc)
+        week = _week(at, zone)
+        week_set.add(week)
+        topics.setdefault(intent, {}).setdefault(week, 0)
+        topics[intent][week] += 1
+        if intent.startswith(QUESTION_PREFIXES):
+            asking.add(sender)
+        kind = None
+        if intent in FELL_BACK_INTENTS or actions & FELL_BACK_ACTIONS:
+            kind = "fell back"
+        elif intent in OUT_OF_SCOPE_INTENTS:
+            kind = "out of scope"
+        elif intent in REFERRED_INTENTS or actions & REFERRED_ACTIONS:
+            kind = "referred to a physio"
+        if kind:
+            unanswered.append((week, kind, masked(event["text"])))
+    requested = {
+        b.conversation_id
+        for b in store.list()
+        if datetime.fromisoformat(b.created_at) >= since
+    }
+    handoffs = {"answered": 0, "missed": 0, "waiting": 0}
+    for h in queue.since(since):
+        if h.status == MISSED:
+            handoffs["missed"] += 1
+        elif h.status == ACTIVE or (h.status == RETURNED and h.taken_at):
+            handoffs["answered"] += 1
+        elif h.status != RETURNED:
+            handoffs["waiting"] += 1
+    return Insights(
+        weeks=sorted(week_set),
+        topics=dict(sorted(topics.items(), key=lambda kv: -sum(kv[1].values()))),
+        unanswered=sorted(unanswered, reverse=True),
+        asked=len(asking),
+        booked=len(asking & requested),
+        handoffs=handoffs,
+    )
+
+
+def as_csv(insights: Insights) -> str:
+    """One section after another: topics per week, the unanswered messages,
+    the totals. Cells that a spreadsheet would run as formulas are quoted."""
+    from bot.booking.store import csv_safe
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["topic", *insights.weeks, "total"])
+    for topic, counts in insights.topics.items():
+        cells = [counts.get(w, 0) for w in insights.weeks]
+        writer.writerow([topic, *cells, sum(cells)])
+    writer.writerow([])
+    writer.writerow(["week", "what happened", "message (masked)"])
+    for week, kind, message in insights.unanswered:
+        writer.writerow([week, kind, csv_safe(message)])
+    writer.writerow([])
+    writer.writerow(["measure", "count"])
+    writer.writerow(["conversations that asked a question", insights.asked])
+    writer.writerow(["... of which requested a booking or callback", insights.booked])
+    for name, count in insights.handoffs.items():
+        writer.writerow([f"handoffs {name}", count])
+    return out.getvalue()
+
+
+def add_routes(
+    app,
+    logged_in,
+    page,
+    nav,
+    accounts,
+    conversations_url: str,
+    store: BookingStore,
+    queue: HandoffQueue,
+    zone: ZoneInfo,
+) -> None:
+    import asyncio
+    import html
+
+    from aiohttp import web
+
+    async def compute() -> Insights:
+        return await asyncio.to_thread(summarise, conversations_url, store, queue, zone)
+
+    async def overview(request, session) -> web.Response:
+        insights = await compute()
+        await asyncio.to_thread(
+            accounts.audit, session.account.email, "viewed what patients ask", ""
+        )
+        e = html.escape
+        head = "".join(f'<th scope="col">{e(w)}</th>' for w in insights.weeks)
+        rows = "".join(
+            f'<tr><th scope="row">{e(topic)}</th>'
+            + "".join(f"<td>{counts.get(w, 0)}</td>" for w in insights.weeks)
+            + f"<td>{sum(counts.values())}</td></tr>"
+            for topic, counts in insights.topics.items()
+        )
+        topics = (
+            "<table><caption>Messages per topic, per week (starting Monday)"
+            f'</caption><thead><tr><th scope="col">Topic</th>{head}'
+            f'<th scope="col">Total</th></tr></thead><tbody>{rows}</tbody></table>'
+            if rows
+            else "<p>No messages in the last eight weeks.</p>"
+        )
+        items = "".join(
+            f"<tr><td>{e(week)}</td><td>{e(kind)}</td><td>{e(text)}</td></tr>"
+            for week, kind, text in insights.unanswered
+        )
+        unanswered = (
+            "<table><caption>Messages the assistant could not answer itself, "
+            "newest week first (contact details masked)</caption><thead><tr>"
+            '<th scope="col">Week</th><th scope="col">What happened</th>'
+            f'<th scope="col">Message</th></tr></thead><tbody>{items}</tbody></table>'
+            if items
+            else "<p>None.</p>"
+        )
+        h = insights.handoffs
+        body = (
+            nav(session, "questions") + "<h1>What patients ask</h1>"
+            '<p><a href="/staff/questions.csv">Export CSV</a></p>'
+            "<h2>Totals, last eight weeks</h2><ul>"
+            f"<li>{insights.asked} conversations asked a question; "
+            f"{insights.booked} of them went on to request a booking or callback.</li>"
+            f"<li>Live chats: {h['answered']} answered, {h['missed']} missed "
+            f"(offered a callback), {h['waiting']} waiting.</li></ul>"
+            f"<h2>Topics</h2>{topics}<h2>Not answered by the assistant</h2>"
+            f"{unanswered}"
+        )
+        return page("What patients ask", body)
+
+    async def export(request, session) -> web.Response:
+        body = as_csv(await compute())
+        await asyncio.to_thread(
+            accounts.audit, session.account.email, "exported what patients ask", ""
+        )
+        return web.Response(
+            text=body,
+            content_type="text/csv",
+            charset="utf-8",
+            headers={
+                "Content-Disposition": 'attachment; filename="what-patients-ask.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    app.router.add_get("/staff/questions", logged_in(overview))
+    app.router.add_get("/staff/questions.csv", logged_in(export))
