@@ -126,7 +126,9 @@
     text: "\u00d7",
   });
   var status = el("p", { class: "status", role: "status" });
-  var log = el("ol", { class: "log", role: "log", "aria-label": "Conversation" });
+  /* A list inside the log region: role="log" on the <ol> itself would strip
+     its list semantics. */
+  var log = el("ol", { class: "log" });
   var replies = el("div", { class: "replies", role: "group", "aria-label": "Suggested replies" });
   var typing = el(
     "div",
@@ -138,7 +140,14 @@
       el("span", { class: "dot", "aria-hidden": "true" }),
     ]
   );
-  var scroller = el("div", { class: "scroller" }, [log, replies, typing]);
+  /* The log region scrolls, so it takes focus (keyboard users can scroll it
+     once no buttons are left in it); new messages, suggested replies and
+     the typing indicator are all announced from it. */
+  var scroller = el(
+    "div",
+    { class: "scroller", role: "log", "aria-label": "Conversation", tabindex: "0" },
+    [log, replies, typing]
+  );
   var input = el("input", {
     id: "message",
     class: "input",
@@ -321,6 +330,28 @@
   }
 
   /* ---- opening and closing ---- */
+  /* On a phone the open panel covers the page: it is then a modal dialog,
+     the page behind it inert and focus kept inside it. */
+  var phone = window.matchMedia("(max-width: 480px)");
+  var madeInert = [];
+  var opener = null;
+
+  function setModal(on) {
+    madeInert.forEach(function (node) { node.removeAttribute("inert"); });
+    madeInert = [];
+    if (on) {
+      panel.setAttribute("aria-modal", "true");
+      Array.prototype.forEach.call(document.body.children, function (node) {
+        if (node !== host && !node.hasAttribute("inert")) {
+          node.setAttribute("inert", "");
+          madeInert.push(node);
+        }
+      });
+    } else {
+      panel.removeAttribute("aria-modal");
+    }
+  }
+
   function setOpen(open, moveFocus) {
     state.open = open;
     store.save(state);
@@ -328,24 +359,55 @@
     else panel.setAttribute("hidden", "");
     widget.classList.toggle("is-open", open);
     launcher.setAttribute("aria-expanded", String(open));
-    launcherLabel.textContent = open ? "Close chat" : "Chat with us";
+    launcherLabel.textContent = open ? "Hide chat" : "Chat with us";
+    setModal(open && phone.matches);
     if (open) {
       connect();
       scrollToEnd();
       if (moveFocus) input.focus();
     } else if (moveFocus) {
-      launcher.focus();
+      /* Back to whatever opened the chat: the launcher or a link on the page. */
+      var back = opener && opener.isConnected ? opener : launcher;
+      opener = null;
+      back.focus();
     }
   }
 
+  function focusable() {
+    return Array.prototype.filter.call(
+      panel.querySelectorAll("button, input, a[href], [tabindex='0']"),
+      function (node) { return !node.disabled && node.offsetParent !== null; }
+    );
+  }
+
   launcher.addEventListener("click", function () {
+    if (!state.open) opener = launcher;
     setOpen(!state.open, true);
   });
   closeButton.addEventListener("click", function () {
     setOpen(false, true);
   });
-  panel.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") setOpen(false, true);
+  widget.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && state.open) {
+      event.preventDefault();
+      setOpen(false, true);
+      return;
+    }
+    if (event.key !== "Tab" || !state.open || !phone.matches) return;
+    var nodes = focusable();
+    var first = nodes[0];
+    var last = nodes[nodes.length - 1];
+    var active = root.activeElement;
+    if (event.shiftKey && active === first) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && active === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+  phone.addEventListener("change", function () {
+    setModal(state.open && phone.matches);
   });
   composer.addEventListener("submit", function (event) {
     event.preventDefault();
@@ -355,9 +417,10 @@
     send(text);
   });
   document.addEventListener("click", function (event) {
-    var opener = event.target.closest && event.target.closest("[data-clinic-chat-open]");
-    if (!opener) return;
+    var link = event.target.closest && event.target.closest("[data-clinic-chat-open]");
+    if (!link) return;
     event.preventDefault();
+    if (!state.open) opener = link;
     setOpen(true, true);
   });
 
