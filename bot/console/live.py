@@ -62,6 +62,10 @@ def messages(events: list[dict], zone: ZoneInfo) -> list[dict]:
             continue
         staff = (event.get("metadata") or {}).get("staff")
         who = "Patient" if kind == "user" else (staff or "Assistant")
+        if kind == "user" and text.startswith("/"):
+            # A button's payload, not typed words.
+            intent = text[1:].split("{")[0]
+            text = "(opened the chat)" if intent == "greet" else f"(chose {intent})"
         when = datetime.fromtimestamp(event.get("timestamp") or 0, zone)
         out.append({"who": who, "text": text, "at": when.strftime("%H:%M")})
     return out
@@ -219,7 +223,7 @@ def add_routes(
         """To the chat's page; a problem by its code (PROBLEMS), so no link
         can put words of its own on the console."""
         query = f"?problem={problem}" if problem else ""
-        return web.HTTPSeeOther(f"/staff/handoffs/{h.id}{query}#transcript")
+        return web.HTTPSeeOther(f"/staff/handoffs/{h.id}{query}")
 
     async def take(request: web.Request, session: Session) -> web.Response:
         h = await find(request)

@@ -119,7 +119,9 @@ async def test_a_waiting_patient_is_listed_with_channel_and_wait(console):
 async def test_take_reply_and_hand_back_go_through_rasas_channels(console, rasa):
     h = console.queue.request(CONVERSATION, "telegram", "k1")
     rasa.events[CONVERSATION] = [
-        {"event": "user", "text": "can I talk to a person", "timestamp": 1}
+        {"event": "user", "text": "/greet", "timestamp": 0},
+        {"event": "user", "text": "/faq_side_effects", "timestamp": 0},
+        {"event": "user", "text": "can I talk to a person", "timestamp": 1},
     ]
     headers, csrf = await staff(console)
 
@@ -157,6 +159,8 @@ async def test_take_reply_and_hand_back_go_through_rasas_channels(console, rasa)
         await console.get(f"/staff/handoffs/{h.id}.json", headers=headers)
     ).json()
     assert [(m["who"], m["text"]) for m in chat["messages"]] == [
+        ("Patient", "(opened the chat)"),
+        ("Patient", "(chose faq_side_effects)"),
         ("Patient", "can I talk to a person"),
         ("Assistant", "[utter_handoff_taken]"),
         ("Jo", "Hi, Jo here. How can I help?"),
@@ -186,7 +190,7 @@ async def test_only_one_staff_member_gets_a_chat_and_only_they_reply(console, ra
         await post(console, f"/staff/handoffs/{h.id}/take", jo, jo_csrf)
     ).status == 303
     second = await post(console, f"/staff/handoffs/{h.id}/take", sam, sam_csrf)
-    assert second.headers["Location"].endswith("?problem=taken#transcript")
+    assert second.headers["Location"].endswith("?problem=taken")
     page = await (await console.get(second.headers["Location"], headers=sam)).text()
     assert "Someone else has taken this chat" in page
     calls = len(rasa.calls)
