@@ -132,11 +132,15 @@ def _notes(reference: str, notes: list[Note], csrf: str, zone: ZoneInfo) -> str:
 
 
 def _inbox(session: Session, store: BookingStore, zone: ZoneInfo) -> str:
+    bookings = store.list()
+    # The newest request the page shows: console.js compares against it.
+    newest = bookings[-1].reference if bookings else ""
     return (
         _nav(session, "inbox") + "<h1>Inbox</h1>"
         '<p id="live-status" role="status" aria-live="polite"></p>'
         '<p><a href="/staff/bookings.csv">Export CSV</a></p>'
-        f'<div id="inbox" data-live="/staff/inbox.json">'
+        f'<div id="inbox" data-live="/staff/inbox.json" '
+        f'data-latest="{html.escape(newest)}">'
         f"{_inbox_table(session, store, zone)}</div>"
     )
 

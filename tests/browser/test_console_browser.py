@@ -57,3 +57,26 @@ def test_reception_logs_in_finds_a_booking_and_marks_it(servers, desktop, databa
     page.goto(f"{servers.web_url}/staff")
     expect(page).to_have_url(re.compile(r"/staff/login$"))
     desktop.assert_clean()
+
+
+def test_a_new_request_appears_in_the_open_inbox(servers, desktop, database):
+    Accounts(database).add("live@clinic.example", PASSWORD, "Lee")
+    page = desktop.page
+    page.goto(f"{servers.web_url}/staff/login")
+    page.get_by_label("Email").fill("live@clinic.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+
+    booking = ["can I book in please", "Rosa", "0413 222 111", "skip",
+               "friday afternoon", "stiff neck from my desk job", "yes"]  # fmt: skip
+    for line in booking:
+        replies = say(servers.url, "console-live-patient", line)
+    reference = re.search(r"DN-[A-Z0-9]{4}", replies[-1]["text"]).group(0)
+
+    # Without a reload: the page polls and announces it.
+    expect(page.get_by_role("row").filter(has_text=reference)).to_contain_text(
+        "Rosa", timeout=15_000
+    )
+    expect(page.get_by_role("status")).to_contain_text(f"New request {reference}")
+    desktop.assert_clean()

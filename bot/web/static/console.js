@@ -43,10 +43,8 @@
 
   var inbox = document.getElementById("inbox");
   if (inbox) {
-    var latest = null;
-    var first = true;
+    var latest = inbox.getAttribute("data-latest") || null;
     poll(inbox, 5000, function (data) {
-      if (first) { latest = data.latest; first = false; }
       if (data.latest === latest) return;
       if (busy(inbox)) {
         announce("A new request has arrived: save what you are doing, then reload.");
