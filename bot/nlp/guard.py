@@ -28,6 +28,23 @@ from rasa.shared.nlu.training_data.message import Message
 
 RED_FLAGS_FILE = Path(__file__).with_name("red_flags.yml")
 SAFETY_GROUPS_FILE = Path(__file__).with_name("safety_groups.yml")
+FIRST_NAMES_FILE = Path(__file__).with_name("first_names.txt")
+INFORM = "inform"
+# A message that is only a name, maybe with a surname or "it's"/"I'm".
+JUST_A_NAME = re.compile(
+    r"^\s*(?:(?:it'?s|i'?m|im|this is|call me)\s+)?([^\W\d_][\w'-]*)"
+    r"(?:\s+[^\W\d_][\w'-]*)?\s*[.!]?\s*$",
+    re.I,
+)
+
+
+def load_first_names(path: Path = FIRST_NAMES_FILE) -> frozenset:
+    lines = path.read_text(encoding="utf8").splitlines()
+    return frozenset(
+        line.strip() for line in lines if line.strip() and not line.startswith("#")
+    )
+
+
 EMERGENCY = "emergency"
 REFER = "personal_advice"
 NON_ENGLISH = "non_english"
@@ -194,6 +211,7 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
             "red_flags": str(RED_FLAGS_FILE),
             "safety_groups": str(SAFETY_GROUPS_FILE),
             "english_words": "build/spacy_en_physio/english_words.txt",
+            "first_names": str(FIRST_NAMES_FILE),
             "non_latin_threshold": 0.5,
             "min_english_share": 0.34,
         }
@@ -204,11 +222,13 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
         red_flags: RedFlags,
         vocabulary: frozenset,
         safety_groups: SafetyGroups | None = None,
+        first_names: frozenset | None = None,
     ) -> None:
         self.config = config
         self.red_flags = red_flags
         self.vocabulary = vocabulary
         self.safety_groups = safety_groups or load_safety_groups()
+        self.first_names = load_first_names() if first_names is None else first_names
 
     @classmethod
     def create(
@@ -225,6 +245,7 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
             load_red_flags(Path(config["red_flags"])),
             vocabulary,
             load_safety_groups(Path(config["safety_groups"])),
+            load_first_names(Path(config["first_names"])),
         )
 
     def classify(self, text: str, ranking: list[str]) -> str | None:
@@ -239,6 +260,12 @@ class SafetyLanguageGuard(GraphComponent, IntentClassifier):
             return None
         if is_red_flag(text, self.red_flags):
             return EMERGENCY
+        # A bare name is someone answering "What's your first name?", even
+        # when its letters look like a question's ("Imogen" -> oestrogen,
+        # "Lily" -> daily): without this the form never gets the name.
+        name = JUST_A_NAME.match(text.replace("’", "'"))
+        if name and name.group(1).lower() in self.first_names:
+            return INFORM
         top = ranking[0] if ranking else None
         forced = None
         if top == EMERGENCY and not self._trusted_emergency(text):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import uuid
 
+import pytest
+
 from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
@@ -150,3 +152,12 @@ def test_handoff_pauses_until_staff_resume(servers, inbox):
     done = resume(conversation)
     assert f"{conversation} (rest)" in done.stdout
     assert "cramp" in last_text(servers.say(user, "does it hurt?"))
+
+
+@pytest.mark.parametrize("name", ["Imogen", "Lily", "Evie"])
+def test_names_that_look_like_questions_are_taken_as_names(servers, name):
+    """These three were taken for questions (personal advice, session
+    length, evidence), so the form asked for the name again and again."""
+    user = sender()
+    servers.say(user, "can I book a free assessment")
+    assert "phone number" in last_text(servers.say(user, name))

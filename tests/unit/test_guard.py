@@ -220,3 +220,34 @@ def test_other_questions_keep_their_intent(guard, text, predicted):
 def test_an_emergency_still_wins_over_a_safety_question(guard):
     text = "I'm pregnant and I have crushing chest pain right now"
     assert guard.classify(text, ["faq_side_effects"]) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text, ranking",
+    [
+        ("Imogen", ["personal_advice", "faq_evidence"]),
+        ("Lily", ["session_plan", "faq_needle_duration"]),
+        ("evie", ["faq_evidence", "inform"]),
+        ("It's Lachlan.", ["faq_what_is_dry_needling"]),
+        ("Priya Sharma", ["nlu_fallback"]),
+    ],
+)
+def test_a_bare_first_name_is_someone_giving_their_name(guard, text, ranking):
+    assert guard.classify(text, ranking) == "inform"
+
+
+@pytest.mark.parametrize(
+    "text, ranking",
+    [
+        ("Lily, how long is a session?", ["session_plan"]),
+        ("side effects", ["faq_side_effects"]),
+        ("Max pain after needling, is that normal?", ["faq_side_effects"]),
+        ("hope so", ["affirm"]),
+    ],
+)
+def test_a_name_inside_a_question_leaves_the_question(guard, text, ranking):
+    assert guard.classify(text, ranking) is None
+
+
+def test_a_red_flag_is_never_taken_for_a_name(guard):
+    assert guard.classify("Sam can't breathe", ["inform"]) == "emergency"
