@@ -124,6 +124,37 @@ def private_handoff_queue(tmp_path, monkeypatch):
     return queue
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_database(request, tmp_path):
+    """An empty database on SQLite, then on the test PostgreSQL server."""
+    import os
+    import uuid
+
+    from bot.localhost import create_database, drop_database
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'clinic.db'}"
+        return
+    base = os.environ.get("TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("TEST_POSTGRES_URL not set (make test starts PostgreSQL)")
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    yield create_database(base, name)
+    drop_database(base, name)
+
+
+@pytest.fixture
+def node_modules(tmp_path):
+    """A node_modules with a stand-in of the socket.io client, for the
+    website's app in-process."""
+    from bot.web.server import SOCKET_IO_CLIENT
+
+    bundle = tmp_path / "nm" / SOCKET_IO_CLIENT
+    bundle.parent.mkdir(parents=True)
+    bundle.write_text("/* socket.io client */")
+    return tmp_path / "nm"
+
+
 @pytest.fixture(scope="module")
 def inbox():
     """A real SMTP server (aiosmtpd) on a free port for the clinic's emails."""

@@ -192,6 +192,8 @@ def add_routes(
 
     from aiohttp import web
 
+    from bot.console import download
+
     async def compute() -> Insights:
         return await asyncio.to_thread(summarise, conversations_url, store, queue, zone)
 
@@ -246,15 +248,7 @@ def add_routes(
         await asyncio.to_thread(
             accounts.audit, session.account.email, "exported what patients ask", ""
         )
-        return web.Response(
-            text=body,
-            content_type="text/csv",
-            charset="utf-8",
-            headers={
-                "Content-Disposition": 'attachment; filename="what-patients-ask.csv"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return download(body, "text/csv", "what-patients-ask.csv")
 
     app.router.add_get("/staff/questions", logged_in(overview))
     app.router.add_get("/staff/questions.csv", logged_in(export))

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.booking.contact import normalise_email, normalise_phone
 from bot.booking.store import BookingStore
+from bot.console import download
 from bot.console.accounts import Accounts, Session
 from bot.console.handoffs import HandoffQueue
 from bot.privacy import Conversations, delete_person, export_person
@@ -125,14 +126,8 @@ def add_routes(
         await blocking(
             accounts.audit, session.account.email, "exported a person", phone or email
         )
-        return web.Response(
-            text=json.dumps(data, indent=2, ensure_ascii=False),
-            content_type="application/json",
-            headers={
-                "Content-Disposition": 'attachment; filename="personal-data.json"',
-                "Cache-Control": "no-store",
-            },
-        )
+        body = json.dumps(data, indent=2, ensure_ascii=False)
+        return download(body, "application/json", "personal-data.json")
 
     async def delete(request: web.Request, session: Session) -> web.Response:
         form = request["form"]

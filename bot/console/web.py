@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.booking.store import NOTE_MAX, STATUSES, BookingStore, Note, export_csv
-from bot.console import insights, live, people
+from bot.console import download, insights, live, people
 from bot.console.accounts import AccountError, Accounts, Session
 from bot.console.handoffs import HandoffQueue
 from bot.privacy import Conversations
@@ -304,15 +304,7 @@ def add_routes(
     async def export(request: web.Request, session: Session) -> web.Response:
         body = await blocking(lambda: export_csv(store.list()))
         await blocking(accounts.audit, session.account.email, "exported bookings", "")
-        return web.Response(
-            text=body,
-            content_type="text/csv",
-            charset="utf-8",
-            headers={
-                "Content-Disposition": 'attachment; filename="bookings.csv"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return download(body, "text/csv", "bookings.csv")
 
     async def logout(request: web.Request, session: Session) -> web.Response:
         await blocking(accounts.logout, session.token)

@@ -136,7 +136,7 @@ def test_ordinary_words_after_im_stay():
 
 
 @pytest.fixture
-async def console(monkeypatch, tmp_path, node_modules_stub):
+async def console(monkeypatch, tmp_path, node_modules):
     from bot.settings import load_settings
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'clinic.db'}")
@@ -158,23 +158,13 @@ async def console(monkeypatch, tmp_path, node_modules_stub):
             "web:p", turn("sore neck", "faq_conditions_treated", "utter_x", 1), slots=[]
         )
     )
-    app = create_app(settings, clinic(), node_modules_stub)
+    app = create_app(settings, clinic(), node_modules)
     async with TestClient(TestServer(app)) as client:
         client.store, client.accounts = store, accounts
         client.conversations = Conversations.from_settings(settings)
         yield client
     accounts.engine.dispose()
     store.engine.dispose()
-
-
-@pytest.fixture
-def node_modules_stub(tmp_path):
-    from bot.web.server import SOCKET_IO_CLIENT
-
-    bundle = tmp_path / "nm" / SOCKET_IO_CLIENT
-    bundle.parent.mkdir(parents=True)
-    bundle.write_text("/* socket.io client */")
-    return tmp_path / "nm"
 
 
 async def staff_headers(client) -> dict:

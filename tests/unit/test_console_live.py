@@ -81,16 +81,6 @@ async def console(monkeypatch, tmp_path, rasa, node_modules):
     queue.engine.dispose()
 
 
-@pytest.fixture
-def node_modules(tmp_path):
-    from bot.web.server import SOCKET_IO_CLIENT
-
-    bundle = tmp_path / "nm" / SOCKET_IO_CLIENT
-    bundle.parent.mkdir(parents=True)
-    bundle.write_text("/* socket.io client */")
-    return tmp_path / "nm"
-
-
 async def staff(client, email="desk@clinic.example") -> tuple[dict, str]:
     response = await log_in(client, email=email)
     token = response.cookies["staff_session"].value

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.booking.store import BookingRequest, BookingStore
 from bot.console.accounts import LOCK_AFTER_FAILURES, Accounts
 from bot.settings import load_settings
-from bot.web.server import SOCKET_IO_CLIENT, create_app
+from bot.web.server import create_app
 from tests.unit.test_web import clinic
 
 PASSWORD = "correct horse battery"
@@ -28,14 +28,6 @@ pytestmark = pytest.mark.usefixtures("quick_hashes")
 def settings(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'clinic.db'}")
     return load_settings()
-
-
-@pytest.fixture
-def node_modules(tmp_path):
-    bundle = tmp_path / "nm" / SOCKET_IO_CLIENT
-    bundle.parent.mkdir(parents=True)
-    bundle.write_text("/* socket.io client */")
-    return tmp_path / "nm"
 
 
 @pytest.fixture

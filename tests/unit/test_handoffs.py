@@ -3,8 +3,6 @@ conversation, one taker, and an overdue request claimed by one instance."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -19,25 +17,11 @@ from bot.console.handoffs import (
     HandoffError,
     HandoffQueue,
 )
-from bot.localhost import create_database, drop_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'clinic.db'}"
-        return
-    base = os.environ.get("TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("TEST_POSTGRES_URL not set (make test starts PostgreSQL)")
-    name = f"handoffs_{uuid.uuid4().hex[:8]}"
-    yield create_database(base, name)
-    drop_database(base, name)
 
 
 @pytest.fixture
-def queue(url):
-    queue = HandoffQueue(url)
+def queue(any_database):
+    queue = HandoffQueue(any_database)
     yield queue
     queue.engine.dispose()
 
@@ -64,8 +48,8 @@ def test_longest_waiting_first(queue):
     assert [h.conversation_id for h in queue.open()] == ["web:old", "web:new"]
 
 
-def test_of_two_staff_taking_at_once_one_gets_it(url):
-    queues = [HandoffQueue(url) for _ in range(6)]
+def test_of_two_staff_taking_at_once_one_gets_it(any_database):
+    queues = [HandoffQueue(any_database) for _ in range(6)]
     h = queues[0].request("telegram:1", "telegram", "k1")
 
     def take(i):
@@ -99,8 +83,8 @@ def test_handing_back_ends_it_once(queue):
     assert queue.open() == []
 
 
-def test_overdue_requests_are_claimed_by_one_instance(url):
-    a, b = HandoffQueue(url), HandoffQueue(url)
+def test_overdue_requests_are_claimed_by_one_instance(any_database):
+    a, b = HandoffQueue(any_database), HandoffQueue(any_database)
     now = utcnow()
     old = a.request("web:old", "socketio", "k1", now=now - timedelta(minutes=5))
     a.request("web:new", "socketio", "k2", now=now - timedelta(seconds=30))

@@ -4,11 +4,8 @@ bookings kept, and the result always what the code's tables describe."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import datetime, timezone
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -19,20 +16,6 @@ from bot.booking.store import Base, BookingRequest, BookingStore
 from bot.channels.replays import metadata as replay_tables
 from bot.console.accounts import metadata as console_tables
 from bot.console.handoffs import metadata as handoff_tables
-from bot.localhost import create_database, drop_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'clinic.db'}"
-        return
-    base = os.environ.get("TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("TEST_POSTGRES_URL not set (make test starts PostgreSQL)")
-    name = f"migrate_{uuid.uuid4().hex[:8]}"
-    yield create_database(base, name)
-    drop_database(base, name)
 
 
 def the_code_tables() -> MetaData:
@@ -51,8 +34,8 @@ def differences(engine) -> list:
         return compare_metadata(context, the_code_tables())
 
 
-def test_an_empty_database_gets_the_newest_schema(url):
-    engine = create_engine(url, future=True)
+def test_an_empty_database_gets_the_newest_schema(any_database):
+    engine = create_engine(any_database, future=True)
     try:
         assert migrations.upgrade(engine) == migrations.head()
         assert differences(engine) == []
@@ -62,8 +45,8 @@ def test_an_empty_database_gets_the_newest_schema(url):
         engine.dispose()
 
 
-def test_a_database_made_before_migrations_keeps_its_bookings(url):
-    engine = create_engine(url, future=True)
+def test_a_database_made_before_migrations_keeps_its_bookings(any_database):
+    engine = create_engine(any_database, future=True)
     try:
         # The schema create_all made, as the first revision has it, without
         # Alembic's version table and without the replay table.
@@ -84,7 +67,7 @@ def test_a_database_made_before_migrations_keeps_its_bookings(url):
         assert differences(engine) == []
     finally:
         engine.dispose()
-    store = BookingStore(url, ("email",))
+    store = BookingStore(any_database, ("email",))
     try:
         assert [b.reference for b in store.list()] == ["DN-OLD1"]
         store.submit(
@@ -95,8 +78,8 @@ def test_a_database_made_before_migrations_keeps_its_bookings(url):
         store.engine.dispose()
 
 
-def test_the_store_migrates_on_first_use(url):
-    store = BookingStore(url, ("email",))
+def test_the_store_migrates_on_first_use(any_database):
+    store = BookingStore(any_database, ("email",))
     try:
         store.submit(
             BookingRequest(first_name="Cy", phone="+61400000002", conversation_id="d")
