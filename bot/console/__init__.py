@@ -3,7 +3,43 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
 from aiohttp.web import Response
+
+if TYPE_CHECKING:
+    from bot.booking.store import BookingStore
+    from bot.console.accounts import Accounts
+    from bot.console.handoffs import HandoffQueue
+    from bot.privacy import Conversations
+    from bot.rasa_api import RasaAPI
+
+
+@dataclass(frozen=True)
+class Console:
+    """What every page of the console is built from: the stores, Rasa's API,
+    the clinic's time zone, and the login guard and page frame of
+    bot/console/web.py."""
+
+    accounts: Accounts
+    store: BookingStore
+    queue: HandoffQueue
+    rasa: RasaAPI
+    conversations: Conversations
+    zone: ZoneInfo
+    # ``logged_in(handler, form=False)``: the route needs a session (and,
+    # for a form, its CSRF token).
+    logged_in: Callable[..., Any]
+    page: Callable[..., Response]
+    nav: Callable[..., str]
+
+    async def blocking(self, function: Callable[..., Any], *args: Any) -> Any:
+        """A database call, off the event loop."""
+        return await asyncio.to_thread(function, *args)
 
 
 def download(body: str, content_type: str, filename: str) -> Response:

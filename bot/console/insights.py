@@ -13,7 +13,9 @@ database.
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import html
 import io
 import json
 import re
@@ -21,9 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from aiohttp import web
 from sqlalchemy import create_engine, inspect, text
 
 from bot.booking.store import BookingStore
+from bot.console import Console, download
 from bot.console.handoffs import ACTIVE, MISSED, RETURNED, HandoffQueue
 from bot.private_logs import mask
 
@@ -176,23 +180,10 @@ def as_csv(insights: Insights) -> str:
     return out.getvalue()
 
 
-def add_routes(
-    app,
-    logged_in,
-    page,
-    nav,
-    accounts,
-    conversations_url: str,
-    store: BookingStore,
-    queue: HandoffQueue,
-    zone: ZoneInfo,
-) -> None:
-    import asyncio
-    import html
-
-    from aiohttp import web
-
-    from bot.console import download
+def add_routes(app: web.Application, console: Console) -> None:
+    logged_in, page, nav = console.logged_in, console.page, console.nav
+    accounts, store, queue = console.accounts, console.store, console.queue
+    conversations_url, zone = console.conversations.url, console.zone
 
     async def compute() -> Insights:
         return await asyncio.to_thread(summarise, conversations_url, store, queue, zone)

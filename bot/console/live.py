@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from bot.booking.store import utcnow
-from bot.console.accounts import Accounts, Session
+from bot.console import Console
+from bot.console.accounts import Session
 from bot.console.handoffs import ACTIVE, WAITING, Handoff, HandoffError, HandoffQueue
 from bot.rasa_api import RasaAPI, RasaAPIError
 
@@ -112,18 +112,10 @@ def _queue_rows(open_: list[Handoff], now: datetime) -> str:
     )
 
 
-def add_routes(
-    app: web.Application,
-    logged_in: Callable,
-    page: Callable[..., web.Response],
-    nav: Callable[[Session, str], str],
-    accounts: Accounts,
-    queue: HandoffQueue,
-    rasa: RasaAPI,
-    zone: ZoneInfo,
-) -> None:
-    async def blocking(function, *args):
-        return await asyncio.to_thread(function, *args)
+def add_routes(app: web.Application, console: Console) -> None:
+    logged_in, page, nav = console.logged_in, console.page, console.nav
+    accounts, queue, rasa = console.accounts, console.queue, console.rasa
+    zone, blocking = console.zone, console.blocking
 
     async def find(request: web.Request) -> Handoff:
         try:

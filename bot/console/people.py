@@ -5,20 +5,16 @@ messages to staff). Both are written to the audit log."""
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
-from collections.abc import Callable
 from urllib.parse import urlencode
 
 from aiohttp import web
 
 from bot.booking.contact import normalise_email, normalise_phone
-from bot.booking.store import BookingStore
-from bot.console import download
-from bot.console.accounts import Accounts, Session
-from bot.console.handoffs import HandoffQueue
-from bot.privacy import Conversations, delete_person, export_person
+from bot.console import Console, download
+from bot.console.accounts import Session
+from bot.privacy import delete_person, export_person
 
 
 def _who(query) -> tuple[str | None, str | None, str]:
@@ -81,18 +77,10 @@ def _results(found, target: str, who: str, phone: str, email: str, session) -> s
     )
 
 
-def add_routes(
-    app: web.Application,
-    logged_in: Callable,
-    page: Callable[..., web.Response],
-    nav: Callable[[Session, str], str],
-    accounts: Accounts,
-    store: BookingStore,
-    queue: HandoffQueue,
-    conversations: Conversations,
-) -> None:
-    async def blocking(function, *args):
-        return await asyncio.to_thread(function, *args)
+def add_routes(app: web.Application, console: Console) -> None:
+    logged_in, page, nav = console.logged_in, console.page, console.nav
+    accounts, store, queue = console.accounts, console.store, console.queue
+    conversations, blocking = console.conversations, console.blocking
 
     async def search(request: web.Request, session: Session) -> web.Response:
         phone, email, problem = _who(request.query)

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.booking.store import NOTE_MAX, STATUSES, BookingStore, Note, export_csv
-from bot.console import download, insights, live, people
+from bot.console import Console, download, insights, live, people
 from bot.console.accounts import AccountError, Accounts, Session
 from bot.console.handoffs import HandoffQueue
 from bot.privacy import Conversations
@@ -323,10 +323,8 @@ def add_routes(
     )
     app.router.add_post("/staff/bookings/{reference}/notes", logged_in(note, form=True))
     app.router.add_post("/staff/logout", logged_in(logout, form=True))
-    live.add_routes(app, logged_in, _page, _nav, accounts, queue, rasa, zone)
-    people.add_routes(
-        app, logged_in, _page, _nav, accounts, store, queue, conversations
+    console = Console(
+        accounts, store, queue, rasa, conversations, zone, logged_in, _page, _nav
     )
-    insights.add_routes(
-        app, logged_in, _page, _nav, accounts, conversations.url, store, queue, zone
-    )
+    for pages in (live, people, insights):
+        pages.add_routes(app, console)
