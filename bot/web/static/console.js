@@ -59,9 +59,14 @@
   var queue = document.getElementById("queue");
   if (queue) {
     var waiting = -1;
+    var shown = queue.innerHTML;
     poll(queue, 3000, function (data) {
       var now = data.open.filter(function (h) { return h.status === "waiting"; }).length;
-      queue.innerHTML = data.html;
+      /* Swapped only when it changed, and never under the keyboard focus. */
+      if (data.html !== shown && !busy(queue)) {
+        queue.innerHTML = data.html;
+        shown = data.html;
+      }
       if (waiting >= 0 && now > waiting) {
         announce(now + (now === 1 ? " patient is" : " patients are") + " waiting for a person.");
       }
