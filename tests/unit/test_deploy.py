@@ -20,6 +20,9 @@ IMAGE = "dry-needling-assistant:1"
 # Images the compose file may name besides the project's own.
 SERVICE_IMAGES = {"nginx:1.27-bookworm", "postgres:16-bookworm", "redis:7-bookworm"}
 
+# kubernetes-validate on every manifest: seconds, so in `make e2e`.
+pytestmark = pytest.mark.slow
+
 
 def manifests() -> list[tuple[str, dict]]:
     found = []

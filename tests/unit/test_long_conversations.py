@@ -104,6 +104,7 @@ def prefixes(events: list, every: int = 7):
     yield events
 
 
+@pytest.mark.slow  # builds a model graph: seconds
 def test_rule_states_are_the_end_of_rasas_states(agent):
     policy = rule_policy(agent)
     domain = agent.domain

@@ -299,6 +299,7 @@ def agent():
     return asyncio.run(load_agent(model_path=str(MODEL)))
 
 
+@pytest.mark.slow  # builds a model graph: seconds
 @pytest.mark.parametrize(
     "texts",
     [
