@@ -21,7 +21,14 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.booking.store import NOTE_MAX, STATUSES, BookingStore, Note, export_csv
+from bot.booking.store import (
+    NOTE_MAX,
+    STATUSES,
+    Booking,
+    BookingStore,
+    Note,
+    export_csv,
+)
 from bot.console import Console, download, insights, live, people
 from bot.console.accounts import AccountError, Accounts, Session
 from bot.console.handoffs import HandoffQueue
@@ -141,14 +148,18 @@ def _inbox(session: Session, store: BookingStore, zone: ZoneInfo) -> str:
         '<p><a href="/staff/bookings.csv">Export CSV</a></p>'
         f'<div id="inbox" data-live="/staff/inbox.json" '
         f'data-latest="{html.escape(newest)}">'
-        f"{_inbox_table(session, store, zone)}</div>"
+        f"{_inbox_table(session, bookings, store.notes(), zone)}</div>"
     )
 
 
-def _inbox_table(session: Session, store: BookingStore, zone: ZoneInfo) -> str:
+def _inbox_table(
+    session: Session,
+    bookings: list[Booking],
+    notes: dict[str, list[Note]],
+    zone: ZoneInfo,
+) -> str:
     rows = []
-    notes = store.notes()
-    for b in reversed(store.list()):
+    for b in reversed(bookings):
         options = "".join(
             f'<option value="{s}"{" selected" if s == b.status else ""}>{s}</option>'
             for s in STATUSES
@@ -269,7 +280,8 @@ def add_routes(
         def latest() -> tuple[str | None, int, str]:
             bookings = store.list()
             newest = bookings[-1].reference if bookings else None
-            return newest, len(bookings), _inbox_table(session, store, zone)
+            table = _inbox_table(session, bookings, store.notes(), zone)
+            return newest, len(bookings), table
 
         newest, count, table = await blocking(latest)
         return web.json_response(
