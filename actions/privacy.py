@@ -17,8 +17,9 @@ logger = logging.getLogger(__name__)
 
 
 class ActionForgetMe(Action):
-    """Deletes what the conversation left in the bookings database (a
-    request the clinic has not received yet: once it has), then sets
+    """Deletes what the conversation left in the bookings database and in
+    this server's booking spool (a request the clinic has not received
+    yet: once it has), then sets
     ``forget_me``, on which the tracker store deletes the conversation
     itself instead of saving the turn. If the database cannot be reached,
     nothing is claimed: the patient is told to try again or call."""
@@ -36,6 +37,7 @@ class ActionForgetMe(Action):
                 services.booking_store(),
                 services.handoff_queue(),
                 tracker.sender_id,
+                services.booking_spool(),
             )
         except Exception:  # noqa: BLE001 - never claim a deletion that failed
             logger.exception("could not forget a conversation")

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, inspect, text
 
+from bot.booking.spool import Spool, drain
 from bot.booking.store import BookingStore
 from bot.console.handoffs import HandoffQueue
 from bot.retention import tracker_database_url
@@ -23,12 +24,20 @@ from bot.settings import Settings
 
 
 def forget_in_bookings(
-    store: BookingStore, queue: HandoffQueue, conversation_id: str
+    store: BookingStore,
+    queue: HandoffQueue,
+    conversation_id: str,
+    spool: Spool | None = None,
 ) -> dict[str, int]:
     """The patient's own request, from the chat: everything the conversation
     left in the bookings database (a request still on its way to the clinic
-    once it has arrived). The conversation itself is deleted by the tracker
-    store when it saves the turn (bot/tracker_store.py)."""
+    once it has arrived). A request of this conversation still in the
+    action server's spool (taken while the database was down) moves in
+    first, so it is forgotten too instead of arriving afterwards. The
+    conversation itself is deleted by the tracker store when it saves the
+    turn (bot/tracker_store.py)."""
+    if spool is not None:
+        drain(store, spool, conversation_id)
     counts = store.forget_conversation(conversation_id)
     counts["handoffs"] = queue.forget([conversation_id])
     return counts

@@ -112,14 +112,17 @@ def submit_or_queue(
     return reference, "queued", None
 
 
-def drain(store: BookingStore, spool: Spool) -> int:
-    """Move queued requests into the database; return how many moved.
+def drain(store: BookingStore, spool: Spool, conversation_id: str | None = None) -> int:
+    """Move queued requests (only this conversation's, when given) into the
+    database; return how many moved.
 
     An unreachable database stops the drain with everything still queued. A
     request the database refuses (bad data) is logged and stays queued, and
     the ones behind it still move."""
     moved = 0
     for spool_id, reference, request in spool.waiting():
+        if conversation_id is not None and request.conversation_id != conversation_id:
+            continue
         try:
             booking, _ = store.submit(request, reference=reference)
         except (OperationalError, InterfaceError):

@@ -18,6 +18,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.booking.spool import Spool, drain
 from bot.booking.store import BookingRequest, BookingStore, StaffMessage, utcnow
 from bot.console.handoffs import HandoffQueue
 from bot.notify.outbox import deliver_due
@@ -133,6 +134,23 @@ def test_a_conversation_id_with_wildcards_matches_only_itself(store, queue):
     forget_in_bookings(store, queue, "web:a_b")
     dump = everything(store)
     assert "handoff:web:axb:m1" in dump and "handoff:web:a_b:m1" not in dump
+
+
+def test_a_request_still_in_the_spool_is_forgotten_too(store, queue, tmp_path):
+    """Taken while the database was down, so still in the action server's
+    spool: it must not arrive at the clinic after the forgetting and stay."""
+    spool = Spool(tmp_path / "spool.db")
+    spool.put(request(), "DN-AAAA")
+    spool.put(request("web:tom", "+61400111222", "Tom"), "DN-BBBB")
+    counts = forget_in_bookings(store, queue, CONVERSATION, spool)
+    assert counts["after_notice"] == 1, "the clinic still receives it first"
+    assert [r.first_name for _, _, r in spool.waiting()] == ["Tom"]
+    sent = []
+    deliver_due(store, {"email": sent.append})
+    assert len(sent) == 1
+    assert "Priya" not in everything(store) and "DN-AAAA" not in everything(store)
+    assert drain(store, spool) == 1
+    assert [b.name for b in store.list()] == ["Tom"]
 
 
 def tracker(sender: str, *events) -> DialogueStateTracker:

@@ -45,6 +45,20 @@ async def test_a_request_on_its_way_is_said_to_be_deleted_once_received(
     assert len(store.list()) == 2, "the clinic still receives it first"
 
 
+async def test_a_request_waiting_in_the_spool_is_not_left_behind(
+    dispatcher, domain, store, private_booking_spool
+):
+    private_booking_spool.put(priya(), "DN-CCCC")
+    events = await ActionForgetMe().run(
+        dispatcher, make_tracker("yes", "affirm"), domain
+    )
+    assert events == [SlotSet("forget_me", True)]
+    assert dispatcher.messages[0]["response"] == "utter_forgotten_after_notice"
+    assert private_booking_spool.waiting() == []
+    deliver_due(store, {"email": lambda _: None})
+    assert store.list() == []
+
+
 async def test_a_failed_deletion_is_not_claimed(dispatcher, domain, monkeypatch):
     class Down:
         def forget_conversation(self, _):
