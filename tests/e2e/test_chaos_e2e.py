@@ -9,6 +9,7 @@ instance its socket was on. Bounded: about two minutes, loopback only.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -25,8 +26,9 @@ import socketio
 from bot import PROJECT_ROOT
 from bot.bench import chaos
 from bot.booking.store import BookingStore
+from bot.rasa_api import RasaAPI
 from bot.supervisor import children
-from tests.servers import MODEL, Cluster, fresh_postgres_database
+from tests.servers import MODEL, TOKEN, Cluster, fresh_postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -155,6 +157,31 @@ def test_a_widget_conversation_outlives_its_instance(cluster):
         if b.conversation_id == f"web:{first_id}"
     ]
     assert (booking.name, booking.concern) == ("Robin", "sore lower back")
+
+
+def test_a_staff_reply_through_either_instance_reaches_the_widget(cluster):
+    """The console's reply reaches Rasa's HTTP API on whichever instance
+    nginx picks, while the patient's socket is on one of them: each
+    instance delivers it, once (socket.io's manager through Redis)."""
+    widget = Widget(cluster.urls[0], f"http://localhost:{cluster.env['WEB_PORT']}")
+    try:
+        assert widget.say("hello")
+        conversation = f"web:{widget.session_id}"
+        for n, url in enumerate(cluster.urls[1:], 1):
+            text = f"Hi, it's Jo from reception ({n})"
+            asyncio.run(RasaAPI(url, TOKEN).say(conversation, text, "Jo"))
+            deadline = time.monotonic() + 10
+            while text not in widget.replies:
+                assert time.monotonic() < deadline, (url, widget.replies)
+                time.sleep(0.05)
+        time.sleep(1)
+        staff = [r for r in widget.replies if "from reception" in r]
+        assert staff == [
+            "Hi, it's Jo from reception (1)",
+            "Hi, it's Jo from reception (2)",
+        ]
+    finally:
+        widget.client.disconnect()
 
 
 def test_a_chaos_run_counts_a_stored_twice_and_a_lost_booking(cluster):
