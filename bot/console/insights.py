@@ -2,7 +2,8 @@
 add or improve, from the conversations Rasa stored and the bookings
 database.
 
-- user messages per topic (intent) per week, in the clinic's time;
+- user messages per topic (intent, in plain words: bot/console/topics.py)
+  per week, in the clinic's time;
 - the messages the assistant could not answer (fell back), that were out of
   scope, or that it referred to a physiotherapist, with phone numbers and
   emails masked;
@@ -29,6 +30,7 @@ from sqlalchemy import create_engine, inspect, text
 from bot.booking.store import BookingStore
 from bot.console import Console, download
 from bot.console.handoffs import ACTIVE, MISSED, RETURNED, HandoffQueue
+from bot.console.topics import title
 from bot.private_logs import mask
 
 # A name given after a cue ("my name is Priya", "call me Jess").
@@ -163,10 +165,10 @@ def as_csv(insights: Insights) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["topic", *insights.weeks, "total"])
-    for topic, counts in insights.topics.items():
+    writer.writerow(["topic", "intent", *insights.weeks, "total"])
+    for intent, counts in insights.topics.items():
         cells = [counts.get(w, 0) for w in insights.weeks]
-        writer.writerow([topic, *cells, sum(cells)])
+        writer.writerow([title(intent), intent, *cells, sum(cells)])
     writer.writerow([])
     writer.writerow(["week", "what happened", "message (masked)"])
     for week, kind, message in insights.unanswered:
@@ -196,10 +198,10 @@ def add_routes(app: web.Application, console: Console) -> None:
         e = html.escape
         head = "".join(f'<th scope="col">{e(w)}</th>' for w in insights.weeks)
         rows = "".join(
-            f'<tr><th scope="row">{e(topic)}</th>'
+            f'<tr><th scope="row">{e(title(intent))}</th>'
             + "".join(f"<td>{counts.get(w, 0)}</td>" for w in insights.weeks)
             + f"<td>{sum(counts.values())}</td></tr>"
-            for topic, counts in insights.topics.items()
+            for intent, counts in insights.topics.items()
         )
         topics = (
             "<table><caption>Messages per topic, per week (starting Monday)"

@@ -11,15 +11,18 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot import PROJECT_ROOT
 from bot.booking.store import BookingRequest, BookingStore
 from bot.console.accounts import Accounts
 from bot.console.handoffs import HandoffQueue
 from bot.console.insights import as_csv, masked, summarise
+from bot.console.topics import TITLES
 from bot.privacy import Conversations
 from bot.tracker_store import SQLTrackerStore
 from bot.web.server import create_app
@@ -113,7 +116,8 @@ async def test_the_csv_has_every_section(stored):
     rows = list(
         csv.reader(io.StringIO(as_csv(summarise(url, store, queue, ZONE, now=NOW))))
     )
-    assert rows[0] == ["topic", "2026-11-16", "2026-11-23", "total"]
+    assert rows[0] == ["topic", "intent", "2026-11-16", "2026-11-23", "total"]
+    assert ["Does it hurt?", "faq_does_it_hurt", "0", "1", "1"] in rows
     assert ["handoffs missed", "1"] in rows
     assert ["... of which requested a booking or callback", "1"] in rows
 
@@ -232,9 +236,15 @@ async def test_a_bad_search_is_answered_plainly(console):
 async def test_what_patients_ask_page_and_csv(console):
     headers = await staff_headers(console)
     page = await (await console.get("/staff/questions", headers=headers)).text()
-    assert (
-        "faq_conditions_treated" in page and "1 conversations asked a question" in page
-    )
+    assert "What it treats" in page and "1 conversations asked a question" in page
+    assert "faq_conditions_treated" not in page, "reception reads topics, not intents"
     exported = await console.get("/staff/questions.csv", headers=headers)
     assert exported.headers["Content-Type"].startswith("text/csv")
-    assert "faq_conditions_treated" in await exported.text()
+    assert "What it treats,faq_conditions_treated" in await exported.text()
+
+
+def test_every_intent_has_a_topic_title():
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
+    intents = [i if isinstance(i, str) else next(iter(i)) for i in domain["intents"]]
+    assert sorted(set(intents) - set(TITLES)) == []
+    assert sorted(set(TITLES) - set(intents) - {"nlu_fallback"}) == []
