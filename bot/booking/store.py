@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, declarative_base, relationship, sessionmaker
 
+from bot import migrations
 from bot.booking.reference import new_reference
 
 Base = declarative_base()
@@ -242,7 +243,7 @@ class BookingStore:
         self.url = url
         self.backoff = backoff
         self.targets = tuple(t for t in targets if t in TARGETS)
-        self._engine: Engine | None = None
+        self._engine = migrations.OnFirstUse(url)
         self._sessions: sessionmaker | None = None
 
     @classmethod
@@ -255,18 +256,12 @@ class BookingStore:
 
     @property
     def engine(self) -> Engine:
-        """Connected, with its tables, on first use; kept only once both
-        worked, so a failed start is tried again by the next caller."""
-        if self._engine is None:
-            from bot import migrations
-
-            engine = migrations.connect(self.url)
-            self._sessions = sessionmaker(engine, future=True)
-            self._engine = engine
-        return self._engine
+        """Connected, with its tables, on first use."""
+        return self._engine()
 
     def session(self) -> Session:
-        self.engine  # noqa: B018 - creates the engine and tables on first use
+        if self._sessions is None:
+            self._sessions = sessionmaker(self.engine, future=True)
         return self._sessions()
 
     def submit(

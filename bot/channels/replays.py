@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from bot import migrations
 
 logger = logging.getLogger(__name__)
 KEEP = timedelta(days=7)
@@ -41,19 +42,12 @@ class ReplayGuard:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._engine: Engine | None = None
-        self._lock = threading.Lock()
+        self._engine = migrations.OnFirstUse(url)
 
     @property
     def engine(self) -> Engine:
-        """Made once: the first deliveries arrive together, on threads, and
-        each creating the table raced ("no such table", "already exists")."""
-        with self._lock:
-            if self._engine is None:
-                from bot import migrations
-
-                self._engine = migrations.connect(self.url)
-        return self._engine
+        """Made once: the first deliveries arrive together, on threads."""
+        return self._engine()
 
     def first_time(self, provider: str, message_id: str) -> bool:
         """True the first time this id is seen (and it is now remembered)."""

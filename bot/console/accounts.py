@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from bot import migrations
 from bot.booking.store import as_utc
 
 LOCK_AFTER_FAILURES = 5
@@ -104,7 +105,7 @@ class Accounts:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._engine: Engine | None = None
+        self._engine = migrations.OnFirstUse(url)
         self._hasher = PasswordHasher()
         # Checked against when the email is unknown, so a wrong email takes
         # as long as a wrong password.
@@ -112,11 +113,7 @@ class Accounts:
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            from bot import migrations
-
-            self._engine = migrations.connect(self.url)
-        return self._engine
+        return self._engine()
 
     def add(self, email: str, password: str, first_name: str) -> Account:
         email = email.strip().lower()

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from bot import migrations
 from bot.booking.store import as_utc, utcnow
 
 WAITING, ACTIVE, RETURNED, MISSED = "waiting", "active", "returned", "missed"
@@ -92,15 +93,11 @@ class HandoffQueue:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._engine: Engine | None = None
+        self._engine = migrations.OnFirstUse(url)
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            from bot import migrations
-
-            self._engine = migrations.connect(self.url)
-        return self._engine
+        return self._engine()
 
     def request(
         self,

@@ -78,6 +78,24 @@ def connect(url: str) -> Engine:
     return engine
 
 
+class OnFirstUse:
+    """A store's engine on ``url`` at the newest schema, made when first
+    asked for, never at import or construction, and once only, also when
+    the first calls arrive together on threads (creating tables twice
+    raced); a failed connect is tried again by the next caller."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.made: Engine | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Engine:
+        with self._lock:
+            if self.made is None:
+                self.made = connect(self.url)
+        return self.made
+
+
 def upgrade(engine: Engine) -> str:
     """Bring the database to the newest schema; the revision it is at."""
     with _in_process:

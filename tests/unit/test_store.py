@@ -225,5 +225,5 @@ def test_action_servers_starting_together_on_an_empty_database_all_store(store):
         assert len(store.list()) == 2 * len(stores)
     finally:
         for s in stores:
-            if s._engine is not None:
-                s._engine.dispose()
+            if s._engine.made is not None:
+                s._engine.made.dispose()
