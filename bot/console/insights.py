@@ -227,7 +227,8 @@ def add_routes(app: web.Application, console: Console) -> None:
             nav(session, "questions") + "<h1>What patients ask</h1>"
             '<p><a href="/staff/questions.csv">Export CSV</a></p>'
             "<h2>Totals, last eight weeks</h2><ul>"
-            f"<li>{insights.asked} conversations asked a question; "
+            f"<li>{insights.asked} conversation{'' if insights.asked == 1 else 's'} "
+            "asked a question; "
             f"{insights.booked} of them went on to request a booking or callback.</li>"
             f"<li>Live chats: {h['answered']} answered, {h['missed']} missed "
             f"(offered a callback), {h['waiting']} waiting.</li></ul>"

@@ -236,7 +236,7 @@ async def test_a_bad_search_is_answered_plainly(console):
 async def test_what_patients_ask_page_and_csv(console):
     headers = await staff_headers(console)
     page = await (await console.get("/staff/questions", headers=headers)).text()
-    assert "What it treats" in page and "1 conversations asked a question" in page
+    assert "What it treats" in page and "1 conversation asked a question" in page
     assert "faq_conditions_treated" not in page, "reception reads topics, not intents"
     exported = await console.get("/staff/questions.csv", headers=headers)
     assert exported.headers["Content-Type"].startswith("text/csv")
