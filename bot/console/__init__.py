@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from bot.rasa_api import RasaAPI
 
 
+async def blocking(function: Callable[..., Any], *args: Any) -> Any:
+    """A database call, off the event loop."""
+    return await asyncio.to_thread(function, *args)
+
+
 @dataclass(frozen=True)
 class Console:
     """What every page of the console is built from: the stores, Rasa's API,
@@ -36,10 +41,7 @@ class Console:
     logged_in: Callable[..., Any]
     page: Callable[..., Response]
     nav: Callable[..., str]
-
-    async def blocking(self, function: Callable[..., Any], *args: Any) -> Any:
-        """A database call, off the event loop."""
-        return await asyncio.to_thread(function, *args)
+    blocking = staticmethod(blocking)
 
 
 def download(body: str, content_type: str, filename: str) -> Response:

@@ -11,7 +11,6 @@ HTTPS there. What staff view and change goes to the audit log.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import html
 import secrets
@@ -29,7 +28,7 @@ from bot.booking.store import (
     Note,
     export_csv,
 )
-from bot.console import Console, download, insights, live, people
+from bot.console import Console, blocking, download, insights, live, people
 from bot.console.accounts import AccountError, Accounts, Session
 from bot.console.handoffs import HandoffQueue
 from bot.privacy import Conversations
@@ -209,9 +208,6 @@ def add_routes(
     """The console's routes on the website's app; times in ``timezone``, the
     clinic's."""
     zone = ZoneInfo(timezone)
-
-    async def blocking(function, *args):
-        return await asyncio.to_thread(function, *args)
 
     def logged_in(handler: Handler, form: bool = False):
         async def guarded(request: web.Request) -> web.StreamResponse:
