@@ -91,6 +91,44 @@ def gave_other_details(slot: str, tracker: Tracker) -> bool:
     )
 
 
+# Words that carry no concern of their own: "actually make that Thursday
+# morning", "can you change it to 0412 345 678 please".
+FILLER = frozenset(
+    "a about actually an and at be but can change could do for hmm i i'm in "
+    "instead is it it's just let's make maybe me mean my no oh ok okay on or "
+    "please prefer rather so sorry that the then there to um wait we would "
+    "yeah".split()
+)
+
+
+def only_other_details(slot: str, tracker: Tracker) -> bool:
+    """Whether the latest message is another slot's detail plus filler
+    words: an answer to a different question, not an answer to ``slot``."""
+    text = str(tracker.latest_message.get("text") or "")
+    spans = [
+        (entity["start"], entity["end"])
+        for entity in tracker.latest_message.get("entities") or []
+        if DETAIL_SLOTS.get(entity.get("entity")) not in (None, slot)
+        and isinstance(entity.get("start"), int)
+        and isinstance(entity.get("end"), int)
+    ]
+    if not spans:
+        return False
+    for start, end in sorted(spans, reverse=True):
+        text = f"{text[:start]} {text[end:]}"
+    words = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)?", text.lower())
+    return all(word in FILLER for word in words)
+
+
+def details_given(tracker: Tracker) -> dict[str, str]:
+    """slot -> the detail the latest message gave for it, by its entities."""
+    return {
+        DETAIL_SLOTS[entity["entity"]]: str(entity.get("value") or "")
+        for entity in tracker.latest_message.get("entities") or []
+        if entity.get("entity") in DETAIL_SLOTS
+    }
+
+
 def email_in(value: Any) -> str | None:
     """An email address from "jo@example.com" or "it's jo@example.com"; an
     answer with two addresses in it is ambiguous (or a header injection)."""
@@ -245,6 +283,10 @@ class ValidateBookingForm(ContactValidation, FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if only_other_details("concern", tracker):
+            # "actually make that Thursday morning": a change of time, taken
+            # by its own slot; the concern is still to be asked.
+            return {"concern": None}
         return self._accept_or_reask(
             "concern", clean_concern(str(value or "")), dispatcher, tracker
         )
@@ -258,9 +300,22 @@ class ValidateBookingForm(ContactValidation, FormValidationAction):
     ) -> dict[str, Any]:
         text = str(value or "")
         intent = (tracker.latest_message.get("intent") or {}).get("name")
+        given = details_given(tracker)
         change = requested_change(text)
+        if (
+            not change
+            and len(given) == 1
+            and (intent == "change_detail" or CHANGE_WORDS.search(text))
+        ):
+            change = next(iter(given))
         if change or intent == "change_detail":
             slot = change or "phone"
+            if slot in given:
+                updated = await self._changed_in_place(
+                    slot, given[slot], dispatcher, tracker, domain
+                )
+                if updated is not None:
+                    return {**updated, "booking_confirmed": None}
             dispatcher.utter_message(response="utter_change_ok")
             cleared = {slot: None, "booking_confirmed": None}
             if slot == "preferred_time":
@@ -272,6 +327,33 @@ class ValidateBookingForm(ContactValidation, FormValidationAction):
             return {"booking_confirmed": False}
         dispatcher.utter_message(response="utter_invalid_confirmation")
         return {"booking_confirmed": None}
+
+    async def _changed_in_place(
+        self,
+        slot: str,
+        detail: str,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any] | None:
+        """ "Change my number to 0423 987 655" at the summary: the new value
+        from the same message, checked by the slot's own validation (None
+        when it fails, and the slot is asked for). The summary follows."""
+        if slot in tracker.slots_to_validate():
+            # Its mapping took it this turn and its validation has spoken.
+            checked = {}
+            if not tracker.get_slot(slot):
+                return None
+        else:
+            validate = getattr(self, f"validate_{slot}", None)
+            if validate is None:
+                return None
+            checked = await validate(detail, dispatcher, tracker, domain)
+            if not checked.get(slot):
+                return None
+        if slot != "preferred_time":  # that one said "Got it: Thu 3 Dec"
+            dispatcher.utter_message(response="utter_change_done")
+        return checked
 
 
 def form_reset(keep_contact: bool = False) -> list[EventType]:

@@ -70,6 +70,42 @@ def test_change_my_number_edits_one_answer(servers, database):
     assert row.concern == "tight calves from running"
 
 
+def test_corrections_given_with_their_new_value_are_taken(servers, database):
+    """A patient who changes the time when asked for the concern, and the
+    number and then the time at the summary, each with the new value in the
+    same message (found by hand on make run: the concern became "actually
+    make that thursday morning" and the new number was asked for again)."""
+    user = sender()
+    servers.say(user, "my physio wants to try dry needling, I'm nervous tbh")
+    servers.say(user, "is it normal to be sore for 3 days after??")
+    assert "first name" in last_text(servers.say(user, "ok book me in"))
+    servers.say(user, "it's Margaret")
+    servers.say(user, "my mobile is 0423 987 654")
+    servers.say(user, "m.jones@example.com")
+    servers.say(user, "wednesday arvo if possible")
+    reply = [
+        m["text"] for m in servers.say(user, "actually make that thursday morning")
+    ]
+    assert any("Thu" in r and "morning" in r for r in reply), reply
+    assert "What would you like help with" in reply[-1], reply
+    summary = last_text(servers.say(user, "shoulder and neck pain from desk work"))
+    assert "shoulder and neck pain from desk work" in summary, summary
+    reply = [
+        m["text"]
+        for m in servers.say(user, "wait, can you change my number to 0423 987 655")
+    ]
+    assert "0423 987 655" in reply[-1] and "Shall I send it" in reply[-1], reply
+    reply = [m["text"] for m in servers.say(user, "actually make it friday afternoon")]
+    assert "Fri" in reply[-1] and "Shall I send it" in reply[-1], reply
+    assert "reference is" in last_text(servers.say(user, "yes please"))
+    [row] = [
+        b for b in BookingStore(database).list() if b.conversation_id == f"rest:{user}"
+    ]
+    assert (row.name, row.phone) == ("Margaret", "+61423987655")
+    assert row.concern == "shoulder and neck pain from desk work"
+    assert row.preferred_time["label"].startswith("Fri"), row.preferred_time
+
+
 def test_a_condition_mentioned_earlier_is_not_asked_again(servers, database):
     user = sender()
     assert "sciatica" in last_text(servers.say(user, "can dry needling help sciatica"))

@@ -310,3 +310,112 @@ async def test_a_forged_tracker_is_not_stored(dispatcher, domain, store, forged)
         "utter_booking_not_stored",
     )
     assert not any(e.get("name") == "booking_reference" for e in events)
+
+
+def turn_tracker(text, intent, entities, extracted, slots):
+    """The tracker the form's validation gets: ``extracted`` are the slots
+    Rasa's mappings took from this message (the trailing slot events)."""
+    tracker = make_tracker(
+        text, intent, entities=entities, slots={**slots, **extracted}
+    )
+    tracker.events += [
+        {"event": "slot", "name": k, "value": v} for k, v in extracted.items()
+    ]
+    tracker.active_loop = {"name": "booking_form"}
+    return tracker
+
+
+def detail(entity, value, text, phrase):
+    start = text.lower().index(phrase.lower())
+    return {
+        "entity": entity,
+        "value": value,
+        "start": start,
+        "end": start + len(phrase),
+    }
+
+
+ANSWERED = {
+    "first_name": "Margaret", "phone": "+61423987654", "email": "none",
+    "preferred_time": "wednesday arvo",
+    "preferred_start": "2026-12-02T13:00:00+10:00",
+    "preferred_end": "2026-12-02T17:00:00+10:00",
+    "preferred_label": "Wed 2 Dec, afternoon",
+}  # fmt: skip
+
+
+def slot_sets(events):
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+async def test_a_new_time_when_asked_for_the_concern_is_not_the_concern(
+    dispatcher, domain
+):
+    text = "actually make that thursday morning"
+    tracker = turn_tracker(
+        text, "inform",
+        [detail("time_phrase", "thursday morning", text, "thursday morning")],
+        {"preferred_time": "thursday morning", "concern": text},
+        {**ANSWERED, "requested_slot": "concern"},
+    )  # fmt: skip
+    slots = slot_sets(await FORM.run(dispatcher, tracker, domain))
+    assert slots["concern"] is None, "asked again, not 'actually make that...'"
+    assert slots["preferred_label"].endswith("morning")
+    assert responses(dispatcher) == ["utter_time_understood"]
+
+
+@pytest.mark.parametrize(
+    "text, phrase",
+    [("sore neck, thursday morning is better", "thursday morning"),
+     ("my knee. thursday morning", "thursday morning")],
+)  # fmt: skip
+async def test_a_concern_with_a_new_time_keeps_both(dispatcher, domain, text, phrase):
+    tracker = turn_tracker(
+        text, "inform", [detail("time_phrase", phrase, text, phrase)],
+        {"preferred_time": phrase, "concern": text},
+        {**ANSWERED, "requested_slot": "concern"},
+    )  # fmt: skip
+    slots = slot_sets(await FORM.run(dispatcher, tracker, domain))
+    assert slots["concern"] == text
+
+
+async def test_a_new_number_given_at_the_summary_is_taken(dispatcher, domain):
+    text = "wait, can you change my phone number to 0423 987 655"
+    tracker = turn_tracker(
+        text, "change_detail",
+        [detail("phone_number", "+61423987655", text, "0423 987 655")],
+        {"phone": "+61423987655", "booking_confirmed": text},
+        {**ANSWERED, "concern": "neck", "requested_slot": "booking_confirmed"},
+    )  # fmt: skip
+    slots = slot_sets(await FORM.run(dispatcher, tracker, domain))
+    assert slots["phone"] == "+61423987655"
+    assert slots["booking_confirmed"] is None, "the summary is shown again"
+    assert responses(dispatcher) == ["utter_change_done"]
+
+
+async def test_a_new_time_given_at_the_summary_is_taken(dispatcher, domain):
+    """Even when the message is not classified as a detail (no mapping took
+    it): its time phrase is checked and used."""
+    text = "actually make it friday afternoon"
+    tracker = turn_tracker(
+        text, "greet",
+        [detail("time_phrase", "friday afternoon", text, "friday afternoon")],
+        {"booking_confirmed": text},
+        {**ANSWERED, "concern": "neck", "requested_slot": "booking_confirmed"},
+    )  # fmt: skip
+    slots = slot_sets(await FORM.run(dispatcher, tracker, domain))
+    assert slots["preferred_time"] == "friday afternoon"
+    assert slots["preferred_label"].startswith("Fri")
+    assert slots["booking_confirmed"] is None
+    assert responses(dispatcher) == ["utter_time_understood"]
+
+
+async def test_a_bad_new_number_at_the_summary_asks_for_the_number(dispatcher, domain):
+    text = "change my number to 12345"
+    tracker = turn_tracker(
+        text, "change_detail", [], {"booking_confirmed": text},
+        {**ANSWERED, "concern": "neck", "requested_slot": "booking_confirmed"},
+    )  # fmt: skip
+    slots = slot_sets(await FORM.run(dispatcher, tracker, domain))
+    assert slots["phone"] is None and slots["booking_confirmed"] is None
+    assert responses(dispatcher) == ["utter_change_ok"]
