@@ -245,7 +245,12 @@ class ValidateBookingForm(ContactValidation, FormValidationAction):
         text = str(value or "")
         if SKIP.match(text) or text == NO_EMAIL:
             return {"email": NO_EMAIL}
-        return self._accept_or_reask("email", email_in(text), dispatcher, tracker)
+        email = email_in(text)
+        if not email and YES.match(text):
+            # "yes" to "If you'd like an email too, type your address": not a
+            # wrong address; the question again says what to type.
+            return {"email": None}
+        return self._accept_or_reask("email", email, dispatcher, tracker)
 
     async def validate_preferred_time(
         self,

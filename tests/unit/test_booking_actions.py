@@ -419,3 +419,10 @@ async def test_a_bad_new_number_at_the_summary_asks_for_the_number(dispatcher, d
     slots = slot_sets(await FORM.run(dispatcher, tracker, domain))
     assert slots["phone"] is None and slots["booking_confirmed"] is None
     assert responses(dispatcher) == ["utter_change_ok"]
+
+
+@pytest.mark.parametrize("text", ["yes", "ok yes book it", "sure"])
+async def test_yes_to_the_email_question_asks_for_the_address(dispatcher, domain, text):
+    result = await FORM.validate_email(text, dispatcher, form_tracker(text), domain)
+    assert result == {"email": None}, "no failure counted"
+    assert responses(dispatcher) == [], "not told the address looks wrong"
