@@ -30,7 +30,9 @@ def describe(details: dict[str, str]) -> str:
     parts = []
     if phone := details.get("phone_number"):
         parts.append(f"your number ({display_phone(phone)})")
-    if email := details.get("email_address"):
+    if (email := details.get("email_address")) == "none":
+        parts.append("that you'd rather not give an email")
+    elif email:
         parts.append(f"your email ({email})")
     if when := details.get("time_phrase"):
         parts.append(f"when suits you ({when})")

@@ -153,6 +153,22 @@ def find_email(text: str) -> Found | None:
     return None
 
 
+# "no email", "I don't have an email", "without email": the optional email
+# answered in a message that gives the other details.
+NO_EMAIL = re.compile(
+    r"\b(?:no\s+e-?mail(?:\s+address)?|(?:i\s+)?(?:don'?t|do\s+not)\s+have\s+"
+    r"(?:an?\s+)?e-?mail(?:\s+address)?|without\s+(?:an?\s+)?e-?mail)\b",
+    re.I,
+)
+
+
+def find_no_email(text: str) -> Found | None:
+    """Saying there is no email address: the value the booking form stores
+    for a skipped email ("none")."""
+    match = NO_EMAIL.search(text)
+    return Found("email_address", "none", match.start(), match.end()) if match else None
+
+
 def _title(name: str) -> str:
     """Capitalise words typed in lower case (o'brien-smith: O'Brien-Smith);
     leave the person's own capitals alone (McDonald, van der Berg)."""
@@ -367,6 +383,10 @@ def find_details(
     masked = text
     for finder in (find_email, find_phone):
         if detail := finder(masked):
+            found.append(detail)
+            masked = _blank(masked, detail)
+    if not any(d.entity == "email_address" for d in found):
+        if detail := find_no_email(masked):
             found.append(detail)
             masked = _blank(masked, detail)
     for detail in (

@@ -106,6 +106,26 @@ def test_corrections_given_with_their_new_value_are_taken(servers, database):
     assert row.preferred_time["label"].startswith("Fri"), row.preferred_time
 
 
+def test_no_email_said_with_the_other_details_is_not_asked_for(servers, database):
+    user = sender()
+    reply = [
+        m["text"]
+        for m in servers.say(
+            user,
+            "Hi, I'm Lachlan. I've had a knot under my shoulder blade for months. "
+            "Can I book in? I can do Tuesday after 4, my number is 0401 222 333, "
+            "no email",
+        )
+    ]
+    assert not any("type your address" in r for r in reply), reply
+    assert "Email: (none)" in reply[-1] and "Shall I send it" in reply[-1], reply
+    assert "reference is" in last_text(servers.say(user, "yes"))
+    [row] = [
+        b for b in BookingStore(database).list() if b.conversation_id == f"rest:{user}"
+    ]
+    assert (row.name, row.phone, row.email) == ("Lachlan", "+61401222333", None)
+
+
 def test_a_condition_mentioned_earlier_is_not_asked_again(servers, database):
     user = sender()
     assert "sciatica" in last_text(servers.say(user, "can dry needling help sciatica"))

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from rasa_sdk.events import ActionExecuted, SessionStarted
 
-from actions.details import ActionAcknowledgeDetails, ActionAnswerSessionPlan
+from actions.details import (
+    ActionAcknowledgeDetails,
+    ActionAnswerSessionPlan,
+    describe,
+)
 from actions.fallback import ActionRepairAnswer
 from actions.session import ActionSessionStart
 from bot import PROJECT_ROOT
@@ -85,6 +89,12 @@ async def test_details_given_unprompted_are_acknowledged_and_booking_offered(
     assert message["response"] == "utter_details_noted"
     assert message["name_part"] == ", Ben"
     assert message["details"] == "your number (0422 111 333)"
+
+
+def test_no_email_is_read_back_in_words():
+    assert describe({"phone_number": "+61401222333", "email_address": "none"}) == (
+        "your number (0401 222 333) and that you'd rather not give an email"
+    )
 
 
 async def test_an_answer_with_no_details_outside_a_form_is_a_fallback(

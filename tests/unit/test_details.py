@@ -124,6 +124,25 @@ def test_phone_labels(text):
     assert details(f"hi, {text}")["phone_number"] == "+61412345678"
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["I can do Tuesday after 4, my number is 0401 222 333, no email",
+     "Sam, 0412 345 678, I don't have an email",
+     "0412 345 678 (no email address), any time"],
+)  # fmt: skip
+def test_no_email_in_a_message_of_details(text):
+    found = details(text)
+    assert found["email_address"] == "none"
+    assert found["phone_number"].startswith("+614")
+
+
+@pytest.mark.parametrize(
+    "text", ["can I get the confirmation by email", "no, email is fine", "emails?"]
+)
+def test_an_email_mentioned_is_not_no_email(text):
+    assert "email_address" not in details(text)
+
+
 def test_email_in_a_sentence():
     assert details("email me at Jo.Smith@Example.COM please")["email_address"] == (
         "Jo.Smith@example.com"
