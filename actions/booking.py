@@ -85,10 +85,7 @@ DETAIL_SLOTS = {
 
 def gave_other_details(slot: str, tracker: Tracker) -> bool:
     """Whether the latest message carried a detail for another slot."""
-    return any(
-        DETAIL_SLOTS.get(entity.get("entity")) not in (None, slot)
-        for entity in tracker.latest_message.get("entities") or []
-    )
+    return bool(set(details_given(tracker)) - {slot})
 
 
 # Words that carry no concern of their own: "actually make that Thursday
