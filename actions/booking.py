@@ -18,6 +18,7 @@ from bot.booking.contact import display_phone, normalise_email, normalise_phone
 from bot.booking.spool import submit_or_queue
 from bot.booking.store import BookingRequest
 from bot.booking.when import Problem, parse_preferred_time
+from bot.channels.ids import channel_of
 from bot.nlp.details import clean_name, find_email, find_phone, tidy
 from bot.notify.outbox import deliver_due
 
@@ -417,7 +418,7 @@ def booking_request(tracker: Tracker) -> BookingRequest:
         preferred_label=clean_concern(label[:100]),
         concern=checked_slot("concern", slot("concern"), clean_concern),
         consent=True,
-        channel=tracker.get_latest_input_channel(),
+        channel=channel_of(tracker.sender_id),
         conversation_id=tracker.sender_id,
     )
 

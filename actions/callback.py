@@ -13,6 +13,7 @@ from actions import services
 from actions.booking import ContactValidation, Unchecked, checked_slot, store_request
 from bot.booking.contact import display_phone, normalise_phone
 from bot.booking.store import BookingRequest
+from bot.channels.ids import channel_of
 from bot.nlp.details import clean_name
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def callback_request(tracker: Tracker) -> BookingRequest:
         phone=checked_slot("phone", tracker.get_slot("phone"), normalise_phone),
         concern=CALLBACK_CONCERN,
         consent=True,
-        channel=tracker.get_latest_input_channel(),
+        channel=channel_of(tracker.sender_id),
         conversation_id=tracker.sender_id,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from datetime import datetime, timezone
 
@@ -14,6 +15,8 @@ from rasa_sdk.types import DomainDict
 from actions import services
 from actions.booking import notify_clinic_soon
 from bot.booking.store import StaffMessage
+from bot.channels.floods import CLIENT_KEY
+from bot.channels.ids import channel_of
 from bot.handoff import is_open, transcript
 
 logger = logging.getLogger(__name__)
@@ -44,7 +47,9 @@ class ActionHandoffHuman(Action):
             )
             return []
         asked = (tracker.latest_message or {}).get("message_id") or len(tracker.events)
-        key = f"handoff:{tracker.sender_id}:{asked}"
+        # Hashed: a key cut to its column's length must not merge two long ids.
+        conversation = hashlib.sha256(tracker.sender_id.encode("utf8")).hexdigest()
+        key = f"handoff:{conversation}:{str(asked)[:40]}"
         message = StaffMessage(
             subject=f"Chat handoff: {tracker.sender_id}",
             body=(
@@ -60,14 +65,23 @@ class ActionHandoffHuman(Action):
             # The same request run again (a retried call) queues no second email.
             dedupe_key=key,
         )
-        channel = tracker.get_latest_input_channel() or "-"
+        channel = channel_of(tracker.sender_id) or "-"
+        client = ((tracker.latest_message or {}).get("metadata") or {}).get(
+            CLIENT_KEY
+        )
         try:
-            await asyncio.to_thread(
-                services.handoff_queue().request, tracker.sender_id, channel, key
+            outcome = await asyncio.to_thread(
+                services.handoff_queue().ask, tracker.sender_id, channel, key, client
             )
-            await asyncio.to_thread(
-                services.booking_store().queue_staff_message, message
-            )
+            if outcome.handoff is None:
+                dispatcher.utter_message(
+                    response="utter_handoff_limited", phone=clinic.phone
+                )
+                return []
+            if outcome.new:
+                await asyncio.to_thread(
+                    services.booking_store().queue_staff_message, message
+                )
         except Exception:  # noqa: BLE001 - without staff, don't leave them waiting
             logger.exception("handoff for %s could not be queued", tracker.sender_id)
             dispatcher.utter_message(

@@ -48,6 +48,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch("rasa.server:requires_auth", "bot.api_auth:requires_auth",
           "the HTTP API token only in the Authorization header, compared in "
           "constant time"),
+    Patch("rasa.server:ensure_loaded_agent", "bot.api_ids:ensure_loaded_agent",
+          "conversation ids in the API's paths are percent-decoded"),
     Patch("rasa.server:_get_output_channel", "bot.live_handoff:output_channel",
           "replies from the console reach the provider's id, not the "
           "namespaced conversation id"),

@@ -7,12 +7,12 @@ stays silent until staff resume it through Rasa's HTTP API.
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import requests
 
 from bot.clinic import DAYS, Clinic
+from bot.rasa_api import conversation_path
 
 
 def is_open(clinic: Clinic, now: datetime) -> bool:
@@ -41,7 +41,7 @@ def resume(rasa_url: str, token: str, conversation_id: str) -> None:
     """
     response = requests.post(
         f"{rasa_url.rstrip('/')}/conversations/"
-        f"{quote(conversation_id, safe=':+')}/tracker/events",
+        f"{conversation_path(conversation_id)}/tracker/events",
         headers={"Authorization": f"Bearer {token}"},
         json=[{"event": "resume"}, {"event": "action", "name": "action_listen"}],
         timeout=10,

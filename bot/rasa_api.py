@@ -1,9 +1,9 @@
 """What the reception console asks of Rasa's HTTP API during a live handoff.
 
-Everything the patient sees goes through Rasa's own output channels
-(``output_channel=latest``: the channel the patient last wrote on), so a
-staff reply reaches the widget, WhatsApp, Messenger or Telegram the way the
-assistant's answers do, and is kept in the conversation's tracker. The
+Everything the patient sees goes through Rasa's own output channels, the
+one the conversation was opened on (its namespace, bot/live_handoff.py), so
+a staff reply reaches the widget, WhatsApp, Messenger or Telegram the way
+the assistant's answers do, and is kept in the conversation's tracker. The
 texts the console sends on its own (taken, handed back, missed) are the
 domain's responses, run with ``/execute``.
 """
@@ -15,8 +15,23 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bot.channels.ids import split_id
+
 TIMEOUT = aiohttp.ClientTimeout(total=10)
-LATEST = {"output_channel": "latest"}
+
+
+def conversation_path(conversation_id: str) -> str:
+    """The id as it goes into an API path: every character but unreserved
+    ones percent-encoded (spaces, ``/``, ``%``, ``?``, ``#``, unicode), and
+    decoded once on Rasa's side (bot/api_ids.py)."""
+    return quote(conversation_id, safe="")
+
+
+def output_to(conversation_id: str) -> dict[str, str]:
+    """Output on the conversation's own channel; none for an id no channel
+    issued (Rasa then only collects what would be said)."""
+    channel = split_id(conversation_id)[0]
+    return {"output_channel": channel} if channel else {}
 
 
 class RasaAPIError(RuntimeError):
@@ -29,7 +44,7 @@ class RasaAPI:
         self.token = token
 
     def _conversation(self, conversation_id: str, path: str) -> str:
-        return f"{self.url}/conversations/{quote(conversation_id, safe=':+')}/{path}"
+        return f"{self.url}/conversations/{conversation_path(conversation_id)}/{path}"
 
     async def _call(
         self,
@@ -64,7 +79,11 @@ class RasaAPI:
     ) -> None:
         """Add events; with ``send``, bot messages among them go out to the
         patient's channel."""
-        params = {**LATEST, "execute_side_effects": "true"} if send else None
+        params = (
+            {**output_to(conversation_id), "execute_side_effects": "true"}
+            if send
+            else None
+        )
         await self._call(
             "POST",
             self._conversation(conversation_id, "tracker/events"),
@@ -99,7 +118,7 @@ class RasaAPI:
             "POST",
             self._conversation(conversation_id, "execute"),
             json={"name": response},
-            params=LATEST,
+            params=output_to(conversation_id),
         )
         if listen:
             await self.append(

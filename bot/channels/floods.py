@@ -15,6 +15,9 @@ moment" on the widget.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -110,3 +113,29 @@ def too_many():
         status=429,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+CLIENT_KEY = "_client"
+
+
+@lru_cache(maxsize=1)
+def _client_key() -> bytes:
+    from bot.settings import secret
+
+    return (secret("WIDGET_SECRET") or secrets.token_urlsafe(32)).encode("utf8")
+
+
+def client_tag(address: str) -> str:
+    """The client address as the message's metadata carries it (``_client``)
+    for limits that count per address after the channel (handoff requests):
+    keyed, so the stored value does not give the address back, and the same
+    on every instance that shares ``WIDGET_SECRET``."""
+    return hmac.new(_client_key(), address.encode("utf8"), hashlib.sha256).hexdigest()[
+        :16
+    ]
+
+
+def with_client(metadata: dict | None, address: str) -> dict:
+    """``metadata`` with the server's own ``_client``, whatever the client
+    put there."""
+    return {**(metadata or {}), CLIENT_KEY: client_tag(address)}

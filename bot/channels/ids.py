@@ -111,3 +111,20 @@ class WidgetIds:
             return False
         random_part, mac = candidate.split(".")
         return hmac.compare_digest(mac, self._mac(random_part))
+
+
+def handle(conversation: str) -> str:
+    """A short name for a conversation that is safe to print (exports,
+    emails, audit entries, logs): the widget's id is the patient's key to
+    their chat, so it never leaves the server; the same conversation always
+    gets the same handle."""
+    channel, _ = split_id(conversation)
+    namespace = NAMESPACES[channel] if channel else "old"
+    digest = hashlib.sha256(conversation.encode("utf8")).hexdigest()[:10]
+    return f"{namespace}-{digest}"
+
+
+def channel_of(conversation: str) -> str | None:
+    """The channel a conversation was opened on, from its namespace: never
+    what a client said, nor the latest input channel Rasa recorded."""
+    return split_id(conversation)[0]

@@ -2,9 +2,10 @@
 
 Rasa 3.6 reads ``request.json`` without checking it: a JSON list as the body
 ends in a 500, a missing sender puts everyone in one ``default`` conversation,
-other wrong types fail inside the handler or reach the conversation, and a
+other wrong types fail inside the handler or reach the conversation, a
 sender longer than the SQL tracker store's 255-character column is stored by
-SQLite but refused by PostgreSQL. Here a request middleware checks the body
+SQLite but refused by PostgreSQL, and the client names the input channel
+Rasa records for the conversation. Here a request middleware checks the body
 before anything reaches a conversation and answers a bad one with 400 and
 ``{"error": "..."}``. Rasa's own handler (``?stream=true``, its error
 handling) then runs unchanged on the checked and cleaned values.
@@ -26,7 +27,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.api_auth import MISSING, bearer_matches
-from bot.channels.floods import client_address, floods, too_many
+from bot.channels.floods import client_address, floods, too_many, with_client
 from bot.channels.ids import conversation_id
 from bot.channels.incoming import (
     EMPTY_REPLY,
@@ -38,7 +39,9 @@ from bot.channels.too_large import answer_too_large_as_json
 
 logger = logging.getLogger(__name__)
 
-MAX_SENDER = 255
+# The SQL tracker store's sender_id column holds 255 characters, and the
+# sender becomes ``rest:<sender>`` (bot/channels/ids.py).
+MAX_SENDER = 255 - len("rest:")
 MAX_INPUT_CHANNEL = 40
 
 
@@ -51,7 +54,6 @@ class RestPayload:
     sender: str
     text: str
     metadata: dict | None = None
-    input_channel: str | None = None
 
 
 def parse_body(body: bytes) -> Any:
@@ -93,7 +95,10 @@ def check_metadata(value: Any) -> dict | None:
 
 
 def check_input_channel(value: Any) -> str | None:
-    """Stored with a booking in a 40-character column."""
+    """Checked so a malformed request is told so, and then ignored: the
+    channel is the route the message came in on, never what the client
+    says (a REST client naming "socketio" or "whatsapp" must not have staff
+    replies sent out on those channels)."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -109,23 +114,18 @@ def check_payload(data: Any) -> RestPayload:
     """The request's fields, type-checked; the text is not cleaned yet."""
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
+    check_input_channel(data.get("input_channel"))
     return RestPayload(
         sender=check_sender(data.get("sender")),
         text=check_message(data.get("message")),
         metadata=check_metadata(data.get("metadata")),
-        input_channel=check_input_channel(data.get("input_channel")),
     )
 
 
 def read_request(body: bytes) -> RestPayload:
     """The checked request with its text ready for NLU (maybe empty)."""
     payload = check_payload(parse_body(body))
-    return RestPayload(
-        payload.sender,
-        clean_text(payload.text),
-        payload.metadata,
-        payload.input_channel,
-    )
+    return RestPayload(payload.sender, clean_text(payload.text), payload.metadata)
 
 
 def empty_reply(sender: str, stream: bool) -> HTTPResponse:
@@ -208,7 +208,7 @@ class ClinicRestInput(RestInput):
         return req.ctx.rest_payload.text
 
     def _extract_input_channel(self, req: Request) -> str:
-        return req.ctx.rest_payload.input_channel or self.name()
+        return self.name()
 
     def get_metadata(self, request: Request) -> dict | None:
-        return request.ctx.rest_payload.metadata
+        return with_client(request.ctx.rest_payload.metadata, client_address(request))

@@ -40,7 +40,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncRedisManager, AsyncServer
 
-from bot.channels.floods import BUSY_REPLY, client_address, floods
+from bot.channels.floods import BUSY_REPLY, client_address, floods, with_client
 from bot.channels.ids import WidgetIds, conversation_id
 from bot.channels.incoming import incoming
 from bot.channels.too_large import answer_too_large_as_json
@@ -155,6 +155,9 @@ class ClinicSocketIOInput(SocketIOInput):
         async def user_uttered(sid: str, data: Any) -> None:
             data = well_formed(data, self.metadata_key)
             data["session_id"] = await self.bound_id(sid)
+            data[self.metadata_key] = with_client(
+                data.get(self.metadata_key), self.address(sid)
+            )
             conversation = conversation_id(self.name(), data["session_id"])
             with floods().admitted(conversation, self.address(sid)) as admitted:
                 if admitted:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -35,13 +36,18 @@ from bot.booking.store import as_utc, utcnow
 
 WAITING, ACTIVE, RETURNED, MISSED = "waiting", "active", "returned", "missed"
 OPEN = (WAITING, ACTIVE)
+# Each handoff emails staff: a conversation or a client address asking
+# more often than this in LIMIT_WINDOW is told to call instead.
+PER_CONVERSATION = 3
+PER_CLIENT = 5
+LIMIT_WINDOW = timedelta(hours=1)
 
 metadata = MetaData()
 handoffs = Table(
     "handoffs",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("conversation_id", String(200), nullable=False, index=True),
+    Column("conversation_id", String(255), nullable=False, index=True),
     Column("channel", String(32), nullable=False),
     Column("status", String(16), nullable=False),
     Column("requested_at", DateTime(timezone=True), nullable=False),
@@ -50,6 +56,8 @@ handoffs = Table(
     Column("taken_at", DateTime(timezone=True)),
     Column("ended_at", DateTime(timezone=True)),
     Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("client", String(16), index=True),
+    sqlite_autoincrement=True,
 )
 
 
@@ -68,6 +76,7 @@ class Handoff:
     staff_name: str | None
     taken_at: datetime | None
     ended_at: datetime | None
+    dedupe_key: str = ""
 
     @classmethod
     def from_row(cls, row) -> Handoff:
@@ -81,11 +90,22 @@ class Handoff:
             staff_name=row.staff_name,
             taken_at=as_utc(row.taken_at),
             ended_at=as_utc(row.ended_at),
+            dedupe_key=row.dedupe_key,
         )
 
     def waited(self, now: datetime | None = None) -> timedelta:
         """How long the patient waited (so far) for a person."""
         return (self.taken_at or self.ended_at or now or utcnow()) - self.requested_at
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What asking for a person came to: ``handoff`` is None when the limit
+    refused it; ``new`` says staff should be told (this request, or a retry
+    of it, made the handoff)."""
+
+    handoff: Handoff | None
+    new: bool
 
 
 class HandoffQueue:
@@ -105,6 +125,7 @@ class HandoffQueue:
         channel: str,
         dedupe_key: str,
         now: datetime | None = None,
+        client: str | None = None,
     ) -> Handoff:
         """Queue the conversation; the open handoff it already has, if any
         (asking twice is one request), or the one made by the same call."""
@@ -121,6 +142,7 @@ class HandoffQueue:
                             status=WAITING,
                             requested_at=now or utcnow(),
                             dedupe_key=dedupe_key[:200],
+                            client=client,
                         )
                     )
             except IntegrityError:
@@ -139,6 +161,50 @@ class HandoffQueue:
             .order_by(handoffs.c.id.desc())
         ).first()
         return Handoff.from_row(row) if row else None
+
+    def ask(
+        self,
+        conversation_id: str,
+        channel: str,
+        dedupe_key: str,
+        client: str | None = None,
+        now: datetime | None = None,
+    ) -> Asked:
+        """``request`` behind the limits; asking again while waiting is the
+        same request and tells staff nothing new."""
+        now = now or utcnow()
+        waiting = self.open_for(conversation_id)
+        if waiting is not None:
+            return Asked(waiting, new=waiting.dedupe_key == dedupe_key[:200])
+        by_conversation, by_client = self.asked_since(
+            now - LIMIT_WINDOW, conversation_id, client
+        )
+        if by_conversation >= PER_CONVERSATION or by_client >= PER_CLIENT:
+            return Asked(None, new=False)
+        handoff = self.request(conversation_id, channel, dedupe_key, now, client)
+        return Asked(handoff, new=handoff.dedupe_key == dedupe_key[:200])
+
+    def asked_since(
+        self, since: datetime, conversation_id: str, client: str | None
+    ) -> tuple[int, int]:
+        """How many handoffs were asked for since ``since``, by this
+        conversation and by this client (0 for no client)."""
+        with self.engine.connect() as conn:
+            by_conversation = conn.execute(
+                select(func.count())
+                .select_from(handoffs)
+                .where(handoffs.c.requested_at >= since)
+                .where(handoffs.c.conversation_id == conversation_id)
+            ).scalar_one()
+            by_client = 0
+            if client:
+                by_client = conn.execute(
+                    select(func.count())
+                    .select_from(handoffs)
+                    .where(handoffs.c.requested_at >= since)
+                    .where(handoffs.c.client == client)
+                ).scalar_one()
+        return by_conversation, by_client
 
     def open_for(self, conversation_id: str) -> Handoff | None:
         with self.engine.connect() as conn:

@@ -123,7 +123,7 @@ async def test_take_reply_and_hand_back_go_through_rasas_channels(console, rasa)
         [{"event": "slot", "name": "handoff_staff", "value": "Jo"}],
     )  # fmt: skip
     assert rasa.calls[1] == (
-        "POST", "execute", {"output_channel": "latest"},
+        "POST", "execute", {"output_channel": "telegram"},
         {"name": "utter_handoff_taken"},
     )  # fmt: skip
 
@@ -139,7 +139,7 @@ async def test_take_reply_and_hand_back_go_through_rasas_channels(console, rasa)
     assert sent.status == 303
     method, path, query, body = rasa.calls[3]
     assert (method, path) == ("POST", "tracker/events")
-    assert query == {"output_channel": "latest", "execute_side_effects": "true"}
+    assert query == {"output_channel": "telegram", "execute_side_effects": "true"}
     assert body == [
         {"event": "bot", "text": "Hi, Jo here. How can I help?",
          "metadata": {"staff": "Jo"}}
@@ -160,7 +160,7 @@ async def test_take_reply_and_hand_back_go_through_rasas_channels(console, rasa)
     assert back.status == 303 and back.headers["Location"] == "/staff/handoffs"
     assert rasa.calls[-2][1:] == (
         "execute",
-        {"output_channel": "latest"},
+        {"output_channel": "telegram"},
         {"name": "utter_handoff_returned"},
     )
     assert rasa.calls[-1][3] == [
@@ -248,7 +248,7 @@ async def test_nobody_taking_it_offers_a_callback_once(tmp_path, rasa):
     assert [c[1:] for c in rasa.calls] == [
         ("tracker/events", {}, [{"event": "resume"},
                                 {"event": "action", "name": "action_listen"}]),
-        ("execute", {"output_channel": "latest"}, {"name": "utter_handoff_missed"}),
+        ("execute", {"output_channel": "telegram"}, {"name": "utter_handoff_missed"}),
         ("tracker/events", {}, [{"event": "action", "name": "action_listen"}]),
     ]  # fmt: skip
 

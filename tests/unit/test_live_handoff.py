@@ -74,15 +74,45 @@ async def test_a_console_message_goes_to_the_providers_own_id():
     assert Telegram.output.sent[-1] == ("4242", "Hi, Jo here.")
 
 
-def test_ids_from_before_namespacing_and_collecting_channels_are_left_alone():
+def test_ids_no_channel_issued_get_no_output():
+    """A bare id (from before namespacing, or made up through the API) has
+    no channel that issued it: nothing is sent anywhere."""
     old = rasa.server._get_output_channel(
         request_for(Telegram()), tracker("4242", "greet")
     )
-    assert old is Telegram.output
+    assert isinstance(old, CollectingOutputChannel)
     nowhere = rasa.server._get_output_channel(
         request_for(), tracker("telegram:4242", "greet")
     )
     assert isinstance(nowhere, CollectingOutputChannel)
+
+
+class Widget(Telegram):
+    output = Recording()
+
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"
+
+
+async def test_latest_means_the_conversations_own_channel_not_the_claimed_one():
+    """A REST conversation whose latest message claimed to come from the
+    widget: a staff reply must not reach the widget with the same id."""
+    claimed = DialogueStateTracker.from_events(
+        "rest:abc.def",
+        [UserUttered("hi", {"name": "greet"}, input_channel="socketio")],
+        slots=Domain.empty().slots,
+    )
+    output = rasa.server._get_output_channel(request_for(Widget()), claimed)
+    assert isinstance(output, CollectingOutputChannel)
+
+
+@pytest.mark.parametrize("asked", ["socketio", "facebook", "whatsapp", "rest"])
+def test_another_channel_than_the_conversations_is_never_used(asked):
+    request = request_for(Telegram(), Widget())
+    request.args = {"output_channel": asked}
+    output = rasa.server._get_output_channel(request, tracker("telegram:42", "greet"))
+    assert isinstance(output, CollectingOutputChannel)
 
 
 @pytest.mark.parametrize(

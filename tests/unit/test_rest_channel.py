@@ -12,6 +12,7 @@ from rasa.core.run import _create_single_channel
 from sanic import Sanic
 
 from bot.channels.credentials import build_credentials
+from bot.channels.floods import client_tag
 from bot.channels.incoming import (
     EMPTY_REPLY,
     MAX_TEXT,
@@ -73,7 +74,7 @@ def test_a_sender_must_be_a_non_empty_string(sender):
 
 @pytest.mark.parametrize("length", [MAX_SENDER + 1, 1000, 5000])
 def test_a_long_sender_is_refused_not_truncated(length):
-    with pytest.raises(BadRequest, match="at most 255"):
+    with pytest.raises(BadRequest, match=f"at most {MAX_SENDER}"):
         check_sender("x" * length)
 
 
@@ -133,7 +134,7 @@ def test_a_good_input_channel_is_kept(channel):
 
 def test_a_whole_payload_is_checked_field_by_field():
     data = {"sender": "me", "message": " hi ", "metadata": {"a": 1}, "extra": 1}
-    assert check_payload(data) == RestPayload("me", " hi ", {"a": 1}, None)
+    assert check_payload(data) == RestPayload("me", " hi ", {"a": 1})
     with pytest.raises(BadRequest, match="sender"):
         check_payload({"message": "hi"})
     with pytest.raises(BadRequest, match="message"):
@@ -236,7 +237,7 @@ def test_a_request_is_read_checked_and_cleaned():
     body = json.dumps(
         {"sender": "me", "message": "does it\u0000 hurt\u001b?", "input_channel": "web"}
     ).encode()
-    assert read_request(body) == RestPayload("me", "does it hurt?", None, "web")
+    assert read_request(body) == RestPayload("me", "does it hurt?", None)
     blank = json.dumps({"sender": "me", "message": " \u0000\n "}).encode()
     assert read_request(blank).text == ""
 
@@ -337,18 +338,30 @@ async def test_the_conversation_gets_the_cleaned_text_and_fields(webhook):
     assert json.loads(text) == [{"recipient_id": "me", "text": "echo: does it hurt?"}]
     [message] = webhook.seen
     assert (message.sender_id, message.text) == ("rest:me", "does it hurt?")
-    assert message.input_channel == "rest" and message.metadata == {"page": "/faq"}
+    assert message.input_channel == "rest"
+    assert message.metadata == {"page": "/faq", "_client": client_tag("127.0.0.1")}
 
 
 async def test_streaming_still_works(webhook):
     status, content_type, text = await webhook.post(
-        {"sender": "me", "message": "hi", "input_channel": "web"}, "?stream=true"
+        {"sender": "me", "message": "hi"}, "?stream=true"
     )
     assert status == 200 and content_type.startswith("text/event-stream")
     assert [json.loads(line) for line in text.splitlines()] == [
         {"recipient_id": "me", "text": "echo: hi"}
     ]
-    assert webhook.seen[0].input_channel == "web"
+
+
+@pytest.mark.parametrize("claimed", ["socketio", "whatsapp", "facebook", "telegram"])
+async def test_a_client_cannot_name_its_own_channel(webhook, claimed):
+    """Rasa records the input channel a message names; a REST client
+    claiming to be the widget or WhatsApp would have staff replies sent out
+    there, so the claim is ignored."""
+    status, _, _ = await webhook.post(
+        {"sender": "me", "message": "hi", "input_channel": claimed}
+    )
+    assert status == 200
+    assert [m.input_channel for m in webhook.seen] == ["rest"]
 
 
 async def test_a_long_message_reaches_the_conversation_cut(webhook):
