@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.booking.store import utcnow
+from bot.channels.ids import channel_of, handle
 from bot.console import Console
 from bot.console.accounts import Session
 from bot.console.handoffs import ACTIVE, WAITING, Handoff, HandoffError, HandoffQueue
@@ -26,6 +27,9 @@ from bot.rasa_api import RasaAPI, RasaAPIError
 logger = logging.getLogger(__name__)
 TIMER = web.AppKey("handoff_timer", asyncio.Task)
 REPLY_MAX = 1000
+# The largest id either database's integer key holds; a longer number in a
+# URL is no chat, not a database error.
+MAX_ID = 2**63 - 1
 CHANNEL_NAMES = {
     "socketio": "website chat",
     "whatsapp": "WhatsApp",
@@ -43,9 +47,23 @@ PROBLEMS = {
     "empty": "Type a reply first.",
     "unsent": "Your reply was not sent: Rasa did not answer. Try again.",
     "ended": "This chat has already ended.",
+    "not_yours_to_return": "A colleague has this chat; only they can hand it " "back.",
     "unreturned": "The assistant could not take over (Rasa did not answer). "
     "Try handing it back again.",
 }
+
+
+def channel_name(h: Handoff) -> str:
+    """The channel the conversation was opened on, from its id (the stored
+    column of an older row may hold what a client claimed)."""
+    channel = channel_of(h.conversation_id)
+    return CHANNEL_NAMES[channel] if channel else "unknown (no live replies)"
+
+
+def chat_target(h: Handoff) -> str:
+    """What the audit log names: the chat and, should its row be deleted,
+    the conversation it was about (by its printable handle)."""
+    return f"chat {h.id} ({handle(h.conversation_id)})"
 
 
 def waited_text(delta: timedelta) -> str:
@@ -85,7 +103,7 @@ def handoff_json(h: Handoff, now: datetime) -> dict:
     return {
         "id": h.id,
         "conversation": h.conversation_id,
-        "channel": CHANNEL_NAMES.get(h.channel, h.channel),
+        "channel": channel_name(h),
         "status": h.status,
         "staff": h.staff_name,
         "waited": waited_text(h.waited(now)),
@@ -98,7 +116,7 @@ def _queue_rows(open_: list[Handoff], now: datetime) -> str:
     rows = "".join(
         "<tr>"
         f'<td><a href="/staff/handoffs/{h.id}">Chat {h.id}</a></td>'
-        f"<td>{html.escape(CHANNEL_NAMES.get(h.channel, h.channel))}</td>"
+        f"<td>{html.escape(channel_name(h))}</td>"
         f"<td>{'waiting' if h.status == WAITING else 'with ' + html.escape(h.staff_name or '')}</td>"  # noqa: E501
         f"<td>{waited_text(h.waited(now))}</td>"
         "</tr>"
@@ -118,9 +136,12 @@ def add_routes(app: web.Application, console: Console) -> None:
     zone, blocking = console.zone, console.blocking
 
     async def find(request: web.Request) -> Handoff:
+        handoff_id = int(request.match_info["id"])
+        if not 0 < handoff_id <= MAX_ID:
+            raise web.HTTPNotFound(text="no such chat")
         try:
-            return await blocking(queue.get, int(request.match_info["id"]))
-        except (KeyError, ValueError):
+            return await blocking(queue.get, handoff_id)
+        except KeyError:
             raise web.HTTPNotFound(text="no such chat") from None
 
     async def queue_page(request: web.Request, session: Session) -> web.Response:
@@ -155,7 +176,7 @@ def add_routes(app: web.Application, console: Console) -> None:
         h = await find(request)
         items, problem = await transcript(h)
         await blocking(
-            accounts.audit, session.account.email, "viewed a chat", f"chat {h.id}"
+            accounts.audit, session.account.email, "viewed a chat", chat_target(h)
         )
         csrf = session.csrf
         note = PROBLEMS.get(request.query.get("problem", ""), "")
@@ -179,7 +200,7 @@ def add_routes(app: web.Application, console: Console) -> None:
                 f'maxlength="{REPLY_MAX}" required autofocus></textarea></p>'
                 '<p><button type="submit">Send</button></p></form>'
             )
-        if h.status in (WAITING, ACTIVE):
+        if h.status == WAITING or mine:
             controls += (
                 f'<form method="post" action="/staff/handoffs/{h.id}/return">'
                 f'<input type="hidden" name="csrf" value="{csrf}">'
@@ -188,7 +209,7 @@ def add_routes(app: web.Application, console: Console) -> None:
         who = f" with {html.escape(h.staff_name)}" if h.staff_name else ""
         body = (
             nav(session, "handoffs") + f"<h1>Chat {h.id}</h1>{alert}"
-            f"<p>{html.escape(CHANNEL_NAMES.get(h.channel, h.channel))}, "
+            f"<p>{html.escape(channel_name(h))}, "
             f'<span id="chat-status">{html.escape(h.status)}{who}</span>, '
             f"waited {waited_text(h.waited())}.</p>"
             '<h2 id="transcript-title">Conversation</h2>'
@@ -224,7 +245,7 @@ def add_routes(app: web.Application, console: Console) -> None:
             h = await blocking(queue.take, h.id, account.email, account.first_name)
         except HandoffError:
             raise back(h, "taken") from None
-        await blocking(accounts.audit, account.email, "took a chat", f"chat {h.id}")
+        await blocking(accounts.audit, account.email, "took a chat", chat_target(h))
         try:
             # Listening after it, so a message the patient sends meanwhile
             # (an emergency is still answered) is a fresh turn.
@@ -252,7 +273,7 @@ def add_routes(app: web.Application, console: Console) -> None:
             logger.exception("reply in chat %s not sent", h.id)
             raise back(h, "unsent") from None
         await blocking(
-            accounts.audit, session.account.email, "replied in a chat", f"chat {h.id}"
+            accounts.audit, session.account.email, "replied in a chat", chat_target(h)
         )
         raise back(h)
 
@@ -262,6 +283,8 @@ def add_routes(app: web.Application, console: Console) -> None:
         h = await find(request)
         if h.status not in (WAITING, ACTIVE):
             raise back(h, "ended")
+        if h.status == ACTIVE and h.staff_email != session.account.email:
+            raise back(h, "not_yours_to_return")
         try:
             await rasa.utter(h.conversation_id, "utter_handoff_returned")
             await rasa.resume(h.conversation_id)
@@ -273,7 +296,7 @@ def add_routes(app: web.Application, console: Console) -> None:
         except HandoffError:
             pass  # closed meanwhile by someone else: the same outcome
         await blocking(
-            accounts.audit, session.account.email, "handed a chat back", f"chat {h.id}"
+            accounts.audit, session.account.email, "handed a chat back", chat_target(h)
         )
         raise web.HTTPSeeOther("/staff/handoffs")
 

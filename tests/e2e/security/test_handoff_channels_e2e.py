@@ -112,13 +112,18 @@ def test_a_rest_client_claiming_another_channel_reaches_nobody(
         victim.close()
 
 
-@pytest.mark.parametrize("home", VICTIM_CHANNELS)
-@pytest.mark.parametrize("asked", ["socketio", "whatsapp", "facebook", "telegram"])
+@pytest.mark.parametrize(
+    "home, asked",
+    [
+        (home, asked)
+        for home in VICTIM_CHANNELS
+        for asked in ("socketio", "whatsapp", "facebook", "telegram")
+        if RASA_NAMES.get(home, home) != asked
+    ],
+)
 def test_the_api_refuses_output_on_another_channel(
     home, asked, live_servers, providers
 ):
-    if RASA_NAMES.get(home, home) == asked:
-        pytest.skip("the conversation's own channel")
     patient = Chat(home, live_servers, providers)
     try:
         assert patient.send("hello")
