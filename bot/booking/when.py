@@ -49,6 +49,8 @@ SHORT_DAYS = {"mon": "monday", "tue": "tuesday", "tues": "tuesday", "wed": "wedn
               "thu": "thursday", "thur": "thursday", "thurs": "thursday",
               "fri": "friday", "sat": "saturday", "sun": "sunday"}  # fmt: skip
 SEARCH_DAYS = 7
+# A day is said in a few words; longer prefixes are not tried.
+MAX_DAY_WORDS = 6
 
 
 @dataclass(frozen=True)
@@ -152,18 +154,22 @@ def _parse_day(phrase: str, now: datetime) -> date | None:
     match = re.search(rf"\b({WEEKDAYS})\b", phrase)
     if match and re.sub(rf"\b({WEEKDAYS})\b", "", phrase).strip() == "":
         return _coming(match.group(1), now)
-    parsed = dateparser.parse(
-        phrase,
-        languages=["en"],
-        settings={
-            "PREFER_DATES_FROM": "future",
-            "RELATIVE_BASE": now.replace(tzinfo=None),
-            "DATE_ORDER": "DMY",
-            "PREFER_DAY_OF_MONTH": "first",
-        },
-    )
-    if parsed:
-        return parsed.date()
+    # "tomorrow at 11 cheers mate": dateparser gives up on the whole phrase,
+    # so the words after the day are dropped one by one until it reads one.
+    words = phrase.split()
+    for end in (len(words), *range(min(len(words) - 1, MAX_DAY_WORDS), 0, -1)):
+        parsed = dateparser.parse(
+            " ".join(words[:end]),
+            languages=["en"],
+            settings={
+                "PREFER_DATES_FROM": "future",
+                "RELATIVE_BASE": now.replace(tzinfo=None),
+                "DATE_ORDER": "DMY",
+                "PREFER_DAY_OF_MONTH": "first",
+            },
+        )
+        if parsed:
+            return parsed.date()
     # "monday if that works": dateparser gives up on the extra words, but the
     # weekday is what the person asked for.
     return _coming(match.group(1), now) if match else None

@@ -104,3 +104,28 @@ def test_today_whose_time_has_passed_is_still_the_past(clinic):
     assert parse_preferred_time("today at 9", clinic, NOW) == Problem(
         "past", NOW.date()
     )
+
+
+@pytest.mark.parametrize(
+    "text, day",
+    [
+        ("tomorrow at 9am zzzz qwerty", 25),
+        ("tomorrow at 9am <b>hi</b>", 25),
+        ("tomorrow at 9am if that's ok with you guys", 25),
+        ("tomorrow 9am sorry for the slow reply", 25),
+        ("tomorrow at 11 cheers mate", 25),
+        ("friday at 2 thanks heaps!!", 27),
+        ("ok so thursday afternoon maybe", 26),
+        ("Wed 10am, I may be a bit late", 25),
+    ],
+)
+def test_words_after_the_time_do_not_move_the_day(clinic, text, day):
+    """The day said first is the day meant; what follows it is chat."""
+    window = parse_preferred_time(text, clinic, NOW)
+    assert isinstance(window, Window), window
+    assert window.start.date() == at(day, 0).date(), window
+
+
+def test_trailing_words_alone_are_not_a_day(clinic):
+    window = parse_preferred_time("at 11 I may be a bit late", clinic, NOW)
+    assert isinstance(window, Window) and window.start.date() == NOW.date(), window
