@@ -18,7 +18,7 @@ from bot.booking.contact import display_phone, normalise_email, normalise_phone
 from bot.booking.spool import submit_or_queue
 from bot.booking.store import BookingRequest
 from bot.booking.when import Problem, parse_preferred_time
-from bot.channels.ids import channel_of
+from bot.channels.names import channel_of, handle
 from bot.nlp.details import clean_name, find_email, find_phone, tidy
 from bot.notify.outbox import deliver_due
 
@@ -462,7 +462,7 @@ async def store_request(request: BookingRequest, sender_id: str) -> str | None:
             request,
         )
     except Exception:  # noqa: BLE001 - the caller tells the user plainly
-        logger.exception("storing request for %s failed", sender_id)
+        logger.exception("storing request for %s failed", handle(sender_id))
         return None
     if how == "stored":
         notify_clinic_soon()
@@ -486,7 +486,7 @@ class ActionSubmitBooking(Action):
         except Unchecked as problem:
             logger.warning(
                 "not storing a booking for %s: %s failed its check",
-                tracker.sender_id,
+                handle(tracker.sender_id),
                 problem,
             )
             dispatcher.utter_message(response="utter_booking_unchecked")

@@ -16,8 +16,8 @@ from actions import services
 from actions.booking import notify_clinic_soon
 from bot.booking.store import StaffMessage
 from bot.channels.floods import CLIENT_KEY
-from bot.channels.ids import channel_of
-from bot.handoff import is_open, transcript
+from bot.channels.names import channel_of, handle
+from bot.handoff import is_open
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,31 @@ logger = logging.getLogger(__name__)
 def now() -> datetime:
     """The current time; tests replace it to pin the clock."""
     return datetime.now(timezone.utc)
+
+
+def handoff_email(
+    conversation_id: str, chat: int, channel: str, key: str
+) -> StaffMessage:
+    """The email telling staff a patient waits: where to answer, and nothing
+    the patient said or gave (an email is kept, forwarded and can wait in
+    the outbox for days), nor the conversation's id (the widget's is the
+    key to the patient's chat): its handle instead."""
+    name = handle(conversation_id)
+    return StaffMessage(
+        subject=f"Chat handoff: {name}",
+        body=(
+            f"A patient asked to talk to a person.\n"
+            f"Conversation: {name}\n"
+            f"Channel: {channel}\n\n"
+            f"The patient is waiting in the chat: open it in the console, "
+            f"Live chats (/staff/handoffs/{chat}), to read the conversation "
+            f"and reply there. Without the console, give it back to the "
+            f"assistant with:\n"
+            f"  python -m bot handoff resume {name}\n"
+        ),
+        # The same request run again (a retried call) queues no second email.
+        dedupe_key=key,
+    )
 
 
 class ActionHandoffHuman(Action):
@@ -50,25 +75,8 @@ class ActionHandoffHuman(Action):
         # Hashed: a key cut to its column's length must not merge two long ids.
         conversation = hashlib.sha256(tracker.sender_id.encode("utf8")).hexdigest()
         key = f"handoff:{conversation}:{str(asked)[:40]}"
-        message = StaffMessage(
-            subject=f"Chat handoff: {tracker.sender_id}",
-            body=(
-                f"A patient asked to talk to a person.\n"
-                f"Conversation: {tracker.sender_id}\n"
-                f"Channel: {tracker.get_latest_input_channel() or '-'}\n\n"
-                f"{transcript(tracker.events)}\n\n"
-                f"The patient is waiting in the chat: take the conversation in "
-                f"the console (/staff/handoffs) and reply there. Without the "
-                f"console, give it back to the assistant with:\n"
-                f"  python -m bot handoff resume {tracker.sender_id}\n"
-            ),
-            # The same request run again (a retried call) queues no second email.
-            dedupe_key=key,
-        )
         channel = channel_of(tracker.sender_id) or "-"
-        client = ((tracker.latest_message or {}).get("metadata") or {}).get(
-            CLIENT_KEY
-        )
+        client = ((tracker.latest_message or {}).get("metadata") or {}).get(CLIENT_KEY)
         try:
             outcome = await asyncio.to_thread(
                 services.handoff_queue().ask, tracker.sender_id, channel, key, client
@@ -79,11 +87,16 @@ class ActionHandoffHuman(Action):
                 )
                 return []
             if outcome.new:
+                message = handoff_email(
+                    tracker.sender_id, outcome.handoff.id, channel, key
+                )
                 await asyncio.to_thread(
                     services.booking_store().queue_staff_message, message
                 )
         except Exception:  # noqa: BLE001 - without staff, don't leave them waiting
-            logger.exception("handoff for %s could not be queued", tracker.sender_id)
+            logger.exception(
+                "handoff for %s could not be queued", handle(tracker.sender_id)
+            )
             dispatcher.utter_message(
                 response="utter_handoff_failed", phone=clinic.phone
             )

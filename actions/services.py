@@ -20,7 +20,12 @@ def booking_store() -> BookingStore:
 
 @lru_cache(maxsize=1)
 def handoff_queue() -> HandoffQueue:
-    return HandoffQueue(load_settings().database_url)
+    settings = load_settings()
+    return HandoffQueue(
+        settings.database_url,
+        settings.handoff_per_conversation,
+        settings.handoff_per_address,
+    )
 
 
 @lru_cache(maxsize=1)

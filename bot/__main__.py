@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -70,47 +71,53 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="read the password from standard input instead of asking",
     )
+    unlock = account_commands.add_parser(
+        "unlock",
+        help="start an email's failed-login count again and print a one-time "
+        "link that lets its owner's browser log in; or, with --address, start "
+        "a client address's count again",
+    )
+    unlock_target = unlock.add_mutually_exclusive_group(required=True)
+    unlock_target.add_argument("email", nargs="?")
+    unlock_target.add_argument("--address", help="a client address, not an account")
 
     outbox = commands.add_parser("outbox", help="retry queued clinic notifications")
     outbox.add_argument("action", choices=["deliver"])
 
     handoff = commands.add_parser("handoff", help="give a paused conversation back")
     handoff.add_argument("action", choices=["resume"])
-    handoff.add_argument("conversation")
+    handoff.add_argument(
+        "conversation",
+        help="the handle the handoff email gives (web-3fa9c1d2e4), or the "
+        "conversation's id",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "handoff":
-        from bot.channels.ids import split_id
-        from bot.handoff import resume
+        return resume_handoff(args.conversation)
+    if args.command == "bookings":
+        return staff.run(args)
+    if args.command == "staff" and args.staff_command == "unlock":
+        from bot.console.accounts import AccountError, Accounts, unlock_url
         from bot.settings import load_settings
 
         settings = load_settings()
-        if not settings.api_token:
-            print("Set RASA_API_TOKEN to the token the Rasa server runs with.")
-            return 2
-        channel, _ = split_id(args.conversation)
-        if channel is None:
-            print(
-                f"{args.conversation} has no channel prefix (rest:, web:, "
-                "whatsapp:, messenger:, telegram:): a conversation stored before "
-                "ids were namespaced. Its patient's new messages start a new "
-                "conversation under the prefixed id.",
-                file=sys.stderr,
-            )
-        resume(settings.rasa_api_url, settings.api_token, args.conversation)
-        from bot.console.handoffs import HandoffQueue
-
-        queue = HandoffQueue(settings.database_url)
-        waiting = queue.open_for(args.conversation)
-        if waiting is not None:
-            queue.hand_back(waiting.id)
+        accounts = Accounts(settings.database_url)
+        if args.address:
+            had = accounts.unblock_address(args.address)
+            print(f"{args.address}: " + ("count started again" if had else "no count"))
+            return 0
+        try:
+            token = accounts.unlock(args.email)
+        except AccountError as error:
+            print(f"Not unlocked: {error}.", file=sys.stderr)
+            return 1
         print(
-            f"{args.conversation} ({channel or 'no channel'}): "
-            "the assistant answers again"
+            f"{args.email}: failed-login count started again. Give its owner this "
+            "link (it works once, within a day) to let their browser log in even "
+            f"while others are tried:\n{unlock_url(settings.web.public_url, token)}"
         )
         return 0
-    if args.command == "bookings":
-        return staff.run(args)
     if args.command == "staff":
         return staff.add_account(args.email, args.name, args.password_stdin)
     if args.command == "outbox":
@@ -173,6 +180,66 @@ def main(argv: list[str] | None = None) -> int:
             min_real_accuracy=args.min_real_accuracy,
         )
     return 2
+
+
+def resume_handoff(given: str) -> int:
+    """Give a paused conversation back to the assistant, named by the handle
+    the handoff email gives (looked up among the handoffs) or by its id.
+    Only what staff typed is printed back: the id a handle stands for is
+    the widget's key to the patient's chat."""
+    from bot.channels.names import split_id
+    from bot.console.handoffs import HandoffQueue
+    from bot.handoff import resume
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    if not settings.api_token:
+        print("Set RASA_API_TOKEN to the token the Rasa server runs with.")
+        return 2
+    queue = HandoffQueue(settings.database_url)
+    conversation = given
+    if HANDLE.fullmatch(given):
+        conversation = _by_handle(queue, given)
+        if conversation is None:
+            print(
+                f"No handoff of {given} is held: it may have been answered in "
+                "the console, or its patient asked to be forgotten.",
+                file=sys.stderr,
+            )
+            return 1
+    channel, _ = split_id(conversation)
+    if channel is None:
+        print(
+            f"{given} has no channel prefix (rest:, web:, "
+            "whatsapp:, messenger:, telegram:): a conversation stored before "
+            "ids were namespaced. Its patient's new messages start a new "
+            "conversation under the prefixed id.",
+            file=sys.stderr,
+        )
+    resume(settings.rasa_api_url, settings.api_token, conversation)
+    waiting = queue.open_for(conversation)
+    if waiting is not None:
+        queue.hand_back(waiting.id)
+    print(f"{given} ({channel or 'no channel'}): the assistant answers again")
+    return 0
+
+
+# What bot.channels.ids.handle gives: a namespace and 10 hex digits.
+HANDLE = re.compile(r"(?:rest|web|whatsapp|messenger|telegram|old)-[0-9a-f]{10}")
+
+
+def _by_handle(queue, given: str) -> str | None:
+    """The conversation of the newest handoff (waiting ones first) whose
+    handle is ``given``."""
+    from datetime import datetime, timedelta, timezone
+
+    from bot.channels.names import handle
+
+    recent = queue.since(datetime.now(timezone.utc) - timedelta(days=90))
+    for handoff in [*reversed(queue.open()), *reversed(recent)]:
+        if handle(handoff.conversation_id) == given:
+            return handoff.conversation_id
+    return None
 
 
 if __name__ == "__main__":

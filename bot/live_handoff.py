@@ -25,7 +25,8 @@ from typing import Any
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel
 
 from bot import extensions
-from bot.channels.ids import ProviderAddressed, split_id
+from bot.channels.ids import ProviderAddressed
+from bot.channels.names import split_id
 
 logger = logging.getLogger(__name__)
 

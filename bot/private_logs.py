@@ -1,9 +1,13 @@
-"""Phone numbers and email addresses masked in every log line.
+"""Phone numbers, email addresses and the widget's ids masked in every log
+line.
 
 Installed as the logging record factory in each of our processes (the Rasa
 server, the action server, the website), so whichever library logs a
 patient's message or a booking, the line keeps only the last two digits of
-a phone number and the first letter and the domain of an email address.
+a phone number and the first letter and the domain of an email address; an
+email spelled out ("zara at example dot com") becomes ``[email]``. A widget
+conversation id is the patient's key to their chat (bot/channels/ids.py),
+so wherever Rasa or a library prints one, the line shows its handle.
 """
 
 from __future__ import annotations
@@ -11,10 +15,25 @@ from __future__ import annotations
 import logging
 import re
 
+from bot.channels.names import handle
+
 EMAIL = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@([\w-]+(?:\.[\w-]+)+)")
 # Something that starts like a phone number (+, 0 or "(0") and has 8 to 13
 # digits, in groups of digits, spaces, dashes and brackets.
 PHONE = re.compile(r"(?<![\w+])(?:\+|\(?0)[\d\s()-]{6,}\d(?!\w)")
+# A widget's conversation id, with or without its namespace.
+WIDGET_ID = re.compile(
+    r"(?<![\w-])(?:web:)?([A-Za-z0-9_-]{24}\.[A-Za-z0-9_-]{22})(?![\w-])"
+)
+# An email spelled out to get past filters: "zara.q at example dot com",
+# "zara dot q (at) example dot com dot au".
+_DOT = r"(?:\s+dot\s+|\s*[(\[]dot[)\]]\s*|\.)"
+_AT = r"(?:\s+at\s+|\s*[(\[]at[)\]]\s*|\s*@\s*)"
+_PART = r"[A-Za-z0-9_+-]+"
+SPELLED_EMAIL = re.compile(
+    rf"(?i)(?<![\w.+-]){_PART}(?:{_DOT}{_PART})*{_AT}{_PART}(?:{_DOT}{_PART})*"
+    rf"{_DOT}(?:com|net|org|edu|gov|info|biz|io|co|me|au|nz|uk)\b"
+)
 _installed = False
 
 
@@ -34,7 +53,9 @@ def _phone(match: re.Match) -> str:
 
 
 def mask(text: str) -> str:
+    text = WIDGET_ID.sub(lambda m: handle(f"web:{m.group(1)}"), text)
     text = EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = SPELLED_EMAIL.sub("[email]", text)
     return PHONE.sub(_phone, text)
 
 

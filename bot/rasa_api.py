@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.channels.ids import split_id
+from bot.channels.names import split_id
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 

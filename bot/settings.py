@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from ipaddress import ip_network
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot import PROJECT_ROOT
 
@@ -30,6 +32,11 @@ class WebSettings:
     port: int
     allowed_origins: tuple[str, ...]
     rasa_public_url: str
+    # The website's address as staff reach it: links in emails to staff.
+    public_url: str = "http://localhost:8080"
+    # Proxies (addresses or networks) whose X-Forwarded-For and
+    # X-Forwarded-Proto the website believes; nobody else's.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,10 @@ class Settings:
     # How long a patient waits for a person at reception before the
     # console offers a callback; where the console reaches Rasa's HTTP API.
     handoff_wait_seconds: float
+    # Handoff requests (each emails staff) per conversation and per client
+    # address in an hour (bot/console/handoffs.py); beyond them, call us.
+    handoff_per_conversation: int
+    handoff_per_address: int
     rasa_api_url: str
     web: WebSettings
     channels: ChannelSettings
@@ -182,15 +193,33 @@ def _all_set(*names: str) -> dict[str, str] | None:
     return values if all(values.values()) else None
 
 
+def _networks(name: str, raw: str | None) -> tuple[str, ...]:
+    """``name``'s comma-separated addresses or networks (``10.0.0.0/8``)."""
+    found = tuple(p.strip() for p in (raw or "").split(",") if p.strip())
+    for network in found:
+        try:
+            ip_network(network, strict=False)
+        except ValueError:
+            raise SystemExit(
+                f"{name} must list addresses or networks, not {network!r}"
+            ) from None
+    return found
+
+
 def _web(rasa_port: int) -> WebSettings:
     port = _port("WEB_PORT", 8080)
     demo = (f"http://localhost:{port}", f"http://127.0.0.1:{port}")
     raw = _env("ALLOWED_ORIGINS")
     origins = tuple(o.strip() for o in raw.split(",") if o.strip()) if raw else demo
+    public = _env("WEB_PUBLIC_URL") or f"http://localhost:{port}"
+    if urlsplit(public).scheme not in ("http", "https") or not urlsplit(public).netloc:
+        raise SystemExit(f"WEB_PUBLIC_URL must be an http(s) URL, not {public!r}")
     return WebSettings(
         port=port,
         allowed_origins=origins,
         rasa_public_url=_env("RASA_PUBLIC_URL") or f"http://localhost:{rasa_port}",
+        public_url=public,
+        trusted_proxies=_networks("WEB_TRUSTED_PROXIES", _env("WEB_TRUSTED_PROXIES")),
     )
 
 
@@ -287,6 +316,8 @@ def load_settings() -> Settings:
         flood_per_conversation=_whole_number("FLOOD_PER_CONVERSATION", 5, 1),
         flood_per_address=_whole_number("FLOOD_PER_ADDRESS", 30, 1),
         handoff_wait_seconds=_seconds("HANDOFF_WAIT_SECONDS", 180),
+        handoff_per_conversation=_whole_number("HANDOFF_PER_CONVERSATION", 3, 1),
+        handoff_per_address=_whole_number("HANDOFF_PER_ADDRESS", 10, 1),
         rasa_api_url=os.environ.get("RASA_API_URL") or f"http://127.0.0.1:{rasa_port}",
         web=_web(rasa_port),
         channels=_channels(),

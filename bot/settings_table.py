@@ -58,7 +58,11 @@ RETENTION_CONVERSATION_DAYS | 90 | days a conversation (after its last message) 
 RETENTION_BOOKING_DAYS | 730 |
 # Reception's console
 HANDOFF_WAIT_SECONDS | 180 | how long a patient waits for a person before being offered a callback
+HANDOFF_PER_CONVERSATION | 3 | requests for a person per conversation and per client address in an hour; more are asked to call
+HANDOFF_PER_ADDRESS | 10 |
 RASA_API_URL | http://127.0.0.1:RASA_PORT | where the console reaches Rasa's HTTP API (with RASA_API_TOKEN)
+WEB_PUBLIC_URL | http://localhost:WEB_PORT | the website's address as staff reach it, for the unlock links emailed to staff
+WEB_TRUSTED_PROXIES |  | proxies in front of the website (addresses or networks, comma-separated) whose X-Forwarded-For and X-Forwarded-Proto are believed; nobody else's
 # Notifications
 SMTP_HOST | localhost | the clinic's mail server: host, port, login, STARTTLS (true or false), seconds per attempt, sender
 SMTP_PORT | 25 |

@@ -18,6 +18,10 @@ from bot.supervisor import children
 
 MODEL = PROJECT_ROOT / "models" / "faq.tar.gz"
 TOKEN = "e2e-test-token"
+# Every test client is 127.0.0.1, so the per-address limit on handoff
+# requests would count a whole module's patients as one client; tests of
+# that limit set it themselves.
+TEST_CLIENTS = {"HANDOFF_PER_ADDRESS": "1000"}
 START_TIMEOUT = 240
 
 
@@ -76,6 +80,7 @@ class Servers:
             "MODEL_PATH": str(MODEL),
             "DATABASE_URL": f"sqlite:///{self.tracker_db.parent / 'clinic.db'}",
             "BOOKING_SPOOL": str(self.tracker_db.parent / "booking-spool.db"),
+            **TEST_CLIENTS,
             **self.extra_env,
         }
         self.process = start_until_ready(["serve"], env, self.log, self._ready)
@@ -212,6 +217,7 @@ class Cluster:
             "RASA_API_TOKEN": TOKEN,
             "MODEL_PATH": str(MODEL),
             "CLINIC_SETTINGS": str(PROJECT_ROOT / "tests/fixtures/always_open.yml"),
+            **TEST_CLIENTS,
             **(env or {}),
         }
         self.log = root / "cluster.log"

@@ -20,6 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from bot.booking.reference import new_reference
 from bot.booking.store import Booking, BookingRequest, BookingStore
+from bot.channels.names import handle
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def drain(store: BookingStore, spool: Spool, conversation_id: str | None = None)
                 "queued request %s stored as %s (reference taken); conversation %s",
                 reference,
                 booking.reference,
-                request.conversation_id,
+                handle(request.conversation_id),
             )
         spool.remove(spool_id)
         moved += 1

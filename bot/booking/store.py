@@ -31,6 +31,7 @@ from sqlalchemy import (
     delete,
     false,
     func,
+    or_,
     select,
     update,
 )
@@ -39,7 +40,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, declarative_base, relationship, sessionmaker
 
 from bot import migrations
+from bot.booking.contact import normalise_email, normalise_phone
 from bot.booking.reference import new_reference
+from bot.channels.names import handle
 
 Base = declarative_base()
 STATUSES = ("new", "contacted", "booked", "declined", "closed")
@@ -168,6 +171,8 @@ class Booking:
     conversation_id: str
     created_at: str
     status: str
+    # The patient asked to be forgotten: deleted once the clinic has it.
+    forget: bool = False
 
     @classmethod
     def from_row(cls, row: BookingRow) -> Booking:
@@ -190,10 +195,28 @@ class Booking:
             conversation_id=row.conversation_id,
             created_at=as_utc(row.created_at).isoformat(),
             status=row.status,
+            forget=bool(row.forget),
         )
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def conversation(self) -> str:
+        """The conversation's printable handle: its id is the widget's key
+        to the patient's chat."""
+        return handle(self.conversation_id)
+
+    def shared(self) -> dict:
+        """The request as it leaves the server (exports, the webhook): the
+        conversation by its handle, and whether it is to be forgotten."""
+        data = self.as_dict()
+        del data["conversation_id"], data["forget"]
+        return {
+            **data,
+            "conversation": self.conversation,
+            "forget_after_delivery": self.forget,
+        }
 
 
 @dataclass(frozen=True)
@@ -229,6 +252,14 @@ def make_engine(url: str) -> Engine:
 
 # The outbox target of messages to staff.
 STAFF_EMAIL = "staff_email"
+# What a queued message to staff says once its patient asked to be
+# forgotten: nothing of theirs.
+FORGOTTEN_HANDOFF = (
+    "Chat handoff withdrawn",
+    "A patient asked to talk to a person, then asked for their data to be "
+    "deleted. The conversation and its live chat are gone; there is nothing "
+    "to answer.\n",
+)
 
 
 class BookingStore:
@@ -336,15 +367,35 @@ class BookingStore:
             return Booking.from_row(row)
 
     def find(self, phone: str | None = None, email: str | None = None) -> list[Booking]:
-        """One person's requests, by their number (as stored, +61...) or
-        email (any case)."""
-        if not phone and not email:
+        """One person's requests: those with this number or those with this
+        email, each compared the way requests store them (+61..., the email
+        in any case), so a privacy request finds everything held about
+        either, not only the requests that have both."""
+        wanted = []
+        if phone and (number := normalise_phone(phone) or phone.strip()):
+            wanted.append(BookingRow.phone == number)
+        if email and (address := normalise_email(email) or email.strip()):
+            wanted.append(func.lower(BookingRow.email) == address.lower())
+        if not wanted:
             return []
-        query = select(BookingRow).order_by(BookingRow.created_at, BookingRow.id)
-        if phone:
-            query = query.where(BookingRow.phone == phone)
-        if email:
-            query = query.where(func.lower(BookingRow.email) == email.strip().lower())
+        query = (
+            select(BookingRow)
+            .where(or_(*wanted))
+            .order_by(BookingRow.created_at, BookingRow.id)
+        )
+        with self.session() as session:
+            return [Booking.from_row(r) for r in session.execute(query).scalars()]
+
+    def for_conversations(self, conversation_ids: Iterable[str]) -> list[Booking]:
+        """The requests these conversations made."""
+        ids = sorted(set(conversation_ids))
+        if not ids:
+            return []
+        query = (
+            select(BookingRow)
+            .where(BookingRow.conversation_id.in_(ids))
+            .order_by(BookingRow.created_at, BookingRow.id)
+        )
         with self.session() as session:
             return [Booking.from_row(r) for r in session.execute(query).scalars()]
 
@@ -352,7 +403,9 @@ class BookingStore:
         """What a conversation left here, for a patient who asked to be
         forgotten: a request or message to staff whose notices have gone is
         deleted now; one still on its way is marked, so the clinic still
-        gets it, and deleted once sent (``purge_forgotten``)."""
+        gets it, and deleted once sent (``purge_forgotten``). A message to
+        staff still queued loses what the patient said at once: with the
+        mail server down it could wait for days."""
         counts = {"deleted": 0, "after_notice": 0}
         with self.session() as session:
             bookings = session.execute(
@@ -370,25 +423,28 @@ class BookingStore:
                     session.delete(message)
                 else:
                     message.forget = True
+                    message.subject, message.body = FORGOTTEN_HANDOFF
             session.commit()
         return counts
 
-    def delete_requests(self, references: Iterable[str]) -> list[str]:
-        """Delete these requests now, notices sent or not (staff acting on a
-        privacy request); the conversations they came from."""
-        conversations = []
+    def erase(
+        self, references: Iterable[str], conversation_ids: Iterable[str]
+    ) -> dict[str, int]:
+        """Delete these requests (with their notes and notices, sent or
+        not) and these conversations' messages to staff, now: staff acting
+        on a privacy request. The counts are the rows the database deleted."""
+        counts = {"requests": 0, "staff_messages": 0}
         with self.session() as session:
             for reference in references:
                 row = self._find(session, reference)
-                if row is None:
-                    continue
-                conversations.append(row.conversation_id)
-                self._delete_booking(session, row.id)
-            for conversation_id in set(conversations):
+                if row is not None:
+                    counts["requests"] += self._delete_booking(session, row.id)
+            for conversation_id in set(conversation_ids):
                 for message in self._staff_messages(session, conversation_id):
                     session.delete(message)
+                    counts["staff_messages"] += 1
             session.commit()
-        return sorted(set(conversations))
+        return counts
 
     def purge_forgotten(self) -> int:
         """Requests and messages of forgotten conversations whose notices
@@ -412,22 +468,39 @@ class BookingStore:
 
     @staticmethod
     def _staff_messages(session: Session, conversation_id: str) -> list:
-        prefix = re.sub(r"([\\%_])", r"\\\1", f"handoff:{conversation_id}:")
+        """The conversation's messages to staff, by their keys:
+        ``handoff:<sha256 of the id>:...`` (actions/handoff.py), or
+        ``handoff:<id>:...`` for one queued before ids were hashed there."""
+        hashed = hashlib.sha256(conversation_id.encode("utf8")).hexdigest()
+        prefixes = [
+            re.sub(r"([\\%_])", r"\\\1", f"handoff:{c}:")
+            for c in (hashed, conversation_id)
+        ]
         return list(
             session.execute(
                 select(NotificationRow)
                 .where(NotificationRow.booking_id.is_(None))
-                .where(NotificationRow.dedupe_key.like(prefix + "%", escape="\\"))
+                .where(
+                    or_(
+                        *(
+                            NotificationRow.dedupe_key.like(p + "%", escape="\\")
+                            for p in prefixes
+                        )
+                    )
+                )
             ).scalars()
         )
 
     @staticmethod
-    def _delete_booking(session: Session, booking_id: int) -> None:
+    def _delete_booking(session: Session, booking_id: int) -> int:
+        """1 when the request was deleted, 0 when it had already gone."""
         session.execute(delete(NoteRow).where(NoteRow.booking_id == booking_id))
         session.execute(
             delete(NotificationRow).where(NotificationRow.booking_id == booking_id)
         )
-        session.execute(delete(BookingRow).where(BookingRow.id == booking_id))
+        return session.execute(
+            delete(BookingRow).where(BookingRow.id == booking_id)
+        ).rowcount
 
     def add_note(self, reference: str, who: str, text: str) -> Note:
         text = CONTROL.sub("", text).strip()
@@ -539,6 +612,8 @@ class BookingStore:
     def notification_sent(self, notification_id: int) -> None:
         with self.session() as session:
             row = session.get(NotificationRow, notification_id)
+            if row is None:  # deleted by a privacy request while it was sent
+                return
             row.status, row.sent_at = "sent", utcnow()
             row.attempts += 1
             session.commit()
@@ -547,6 +622,8 @@ class BookingStore:
         """Keep it pending and try again later, backing off up to an hour."""
         with self.session() as session:
             row = session.get(NotificationRow, notification_id)
+            if row is None:  # deleted by a privacy request meanwhile
+                return
             row.attempts += 1
             row.last_error = error[:1000]
             delay = min(self.backoff * 2 ** (row.attempts - 1), MAX_BACKOFF)
@@ -570,7 +647,7 @@ def _to_utc(value: datetime | None) -> datetime | None:
 CSV_FIELDS = (
     "reference", "kind", "name", "phone", "email", "preferred_start",
     "preferred_end", "preferred_label", "concern", "consent", "channel",
-    "conversation_id", "created_at", "status",
+    "conversation", "created_at", "status", "forget_after_delivery",
 )  # fmt: skip
 
 
@@ -593,10 +670,11 @@ def export_csv(bookings: Iterable[Booking]) -> str:
     writer.writerow(CSV_FIELDS)
     for b in bookings:
         row = {
-            **b.as_dict(),
+            **b.shared(),
             "preferred_start": b.preferred_time["start"],
             "preferred_end": b.preferred_time["end"],
             "preferred_label": b.preferred_time["label"],
+            "forget_after_delivery": "yes" if b.forget else "",
         }
         writer.writerow([csv_safe(row[f]) for f in CSV_FIELDS])
     return out.getvalue()

@@ -24,36 +24,12 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
+from bot.channels.names import conversation_id, provider_id
+
 logger = logging.getLogger(__name__)
 
-NAMESPACES = {
-    "rest": "rest",
-    "socketio": "web",
-    "whatsapp": "whatsapp",
-    "facebook": "messenger",
-    "telegram": "telegram",
-}
 RANDOM_BYTES = 18
 WIDGET_ID = re.compile(r"[A-Za-z0-9_-]{24}\.[A-Za-z0-9_-]{22}")
-
-
-def conversation_id(channel: str, provider_id: str) -> str:
-    """The tracker's key for ``provider_id`` arriving on ``channel``."""
-    return f"{NAMESPACES[channel]}:{provider_id}"
-
-
-def split_id(conversation: str) -> tuple[str | None, str]:
-    """``(channel, provider id)``; ``(None, id)`` for an id from before
-    namespacing (or from Rasa's own API), which no channel can reach."""
-    prefix, _, rest = conversation.partition(":")
-    for channel, namespace in NAMESPACES.items():
-        if prefix == namespace and rest:
-            return channel, rest
-    return None, conversation
-
-
-def provider_id(conversation: str) -> str:
-    return split_id(conversation)[1]
 
 
 class ProviderAddressed(OutputChannel):
@@ -111,20 +87,3 @@ class WidgetIds:
             return False
         random_part, mac = candidate.split(".")
         return hmac.compare_digest(mac, self._mac(random_part))
-
-
-def handle(conversation: str) -> str:
-    """A short name for a conversation that is safe to print (exports,
-    emails, audit entries, logs): the widget's id is the patient's key to
-    their chat, so it never leaves the server; the same conversation always
-    gets the same handle."""
-    channel, _ = split_id(conversation)
-    namespace = NAMESPACES[channel] if channel else "old"
-    digest = hashlib.sha256(conversation.encode("utf8")).hexdigest()[:10]
-    return f"{namespace}-{digest}"
-
-
-def channel_of(conversation: str) -> str | None:
-    """The channel a conversation was opened on, from its namespace: never
-    what a client said, nor the latest input channel Rasa recorded."""
-    return split_id(conversation)[0]

@@ -24,7 +24,8 @@ from rasa.core.lock_store import LockError
 
 from bot.channels._questions import answer_each_question
 from bot.channels.floods import LOCK_REPLY
-from bot.channels.ids import NAMESPACES, namespaced
+from bot.channels.ids import namespaced
+from bot.channels.names import NAMESPACES
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[UserMessage], Awaitable[Any]]

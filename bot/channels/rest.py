@@ -28,13 +28,13 @@ from sanic.response import HTTPResponse
 
 from bot.api_auth import MISSING, bearer_matches
 from bot.channels.floods import client_address, floods, too_many, with_client
-from bot.channels.ids import conversation_id
 from bot.channels.incoming import (
     EMPTY_REPLY,
     clean_text,
     has_invisible,
     incoming,
 )
+from bot.channels.names import conversation_id
 from bot.channels.too_large import answer_too_large_as_json
 
 logger = logging.getLogger(__name__)

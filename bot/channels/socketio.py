@@ -41,8 +41,9 @@ from sanic.response import HTTPResponse
 from socketio import AsyncRedisManager, AsyncServer
 
 from bot.channels.floods import BUSY_REPLY, client_address, floods, with_client
-from bot.channels.ids import WidgetIds, conversation_id
+from bot.channels.ids import WidgetIds
 from bot.channels.incoming import incoming
+from bot.channels.names import conversation_id
 from bot.channels.too_large import answer_too_large_as_json
 
 logger = logging.getLogger(__name__)

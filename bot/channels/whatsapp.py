@@ -24,8 +24,8 @@ from bot.channels._incoming import pass_on
 from bot.channels._signatures import twilio_params, valid_twilio_signature
 from bot.channels._text import split_text
 from bot.channels.floods import floods, too_many
-from bot.channels.ids import conversation_id
 from bot.channels.incoming import incoming
+from bot.channels.names import conversation_id
 from bot.channels.replays import first_delivery
 
 logger = logging.getLogger(__name__)

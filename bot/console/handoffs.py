@@ -37,9 +37,10 @@ from bot.booking.store import as_utc, utcnow
 WAITING, ACTIVE, RETURNED, MISSED = "waiting", "active", "returned", "missed"
 OPEN = (WAITING, ACTIVE)
 # Each handoff emails staff: a conversation or a client address asking
-# more often than this in LIMIT_WINDOW is told to call instead.
+# more often than this in LIMIT_WINDOW is told to call instead
+# (HANDOFF_PER_CONVERSATION, HANDOFF_PER_ADDRESS).
 PER_CONVERSATION = 3
-PER_CLIENT = 5
+PER_CLIENT = 10
 LIMIT_WINDOW = timedelta(hours=1)
 
 metadata = MetaData()
@@ -111,8 +112,14 @@ class Asked:
 class HandoffQueue:
     """Reads and writes of the queue; connects on first use."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        per_conversation: int = PER_CONVERSATION,
+        per_client: int = PER_CLIENT,
+    ) -> None:
         self.url = url
+        self.per_conversation, self.per_client = per_conversation, per_client
         self._engine = migrations.OnFirstUse(url)
 
     @property
@@ -179,7 +186,7 @@ class HandoffQueue:
         by_conversation, by_client = self.asked_since(
             now - LIMIT_WINDOW, conversation_id, client
         )
-        if by_conversation >= PER_CONVERSATION or by_client >= PER_CLIENT:
+        if by_conversation >= self.per_conversation or by_client >= self.per_client:
             return Asked(None, new=False)
         handoff = self.request(conversation_id, channel, dedupe_key, now, client)
         return Asked(handoff, new=handoff.dedupe_key == dedupe_key[:200])

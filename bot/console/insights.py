@@ -5,8 +5,9 @@ database.
 - user messages per topic (intent, in plain words: bot/console/topics.py)
   per week, in the clinic's time;
 - the messages the assistant could not answer (fell back), that were out of
-  scope, or that it referred to a physiotherapist, with phone numbers and
-  emails masked;
+  scope, that it referred to a physiotherapist, or that held no words at all
+  (only markup, whatever the classifier made of them), with names, phone
+  numbers and emails masked;
 - how many conversations that asked a question went on to a booking or
   callback request;
 - live handoffs answered and missed.
@@ -30,21 +31,65 @@ from sqlalchemy import create_engine, inspect, text
 from bot.booking.store import BookingStore
 from bot.console import Console, download
 from bot.console.handoffs import ACTIVE, MISSED, RETURNED, HandoffQueue
+from bot.console.people import only
 from bot.console.topics import title
 from bot.private_logs import mask
 
-# A name given after a cue ("my name is Priya", "call me Jess").
+# A name given after a cue ("my name is Priya Sharma", "call me Jess"):
+# up to three capitalised words; after "my name is", the next word however
+# it is written ("my name is zara").
+CAPITALISED = r"[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,2}"
 NAME = re.compile(
-    r"\b((?i:my name is|my name's|i am|i'm|im|call me|this is))\s+[A-Z][\w'-]+"
+    rf"\b((?i:my name is|my name's|i am|i'm|im|call me|this is))\s+{CAPITALISED}"
 )
+GIVEN_NAME = re.compile(r"\b((?i:my name is|my name's))\s+(?!\[name\])[\w'-]+")
+# "Zara Quinn here", "hi, Zara here": a name introducing the message.
+NAME_HERE = re.compile(
+    rf"(^|[.!?,;:]\s*|\b(?i:hi|hello|hey|g'day)\s+)({CAPITALISED})(?=\s+here\b)"
+)
+# Capitalised words before "here" that are not a name ("Anyone here?").
+NOT_NAMES = {
+    "anyone", "anybody", "someone", "somebody", "everyone", "everybody",
+    "nobody", "no", "yes", "ok", "okay", "hi", "hello", "hey", "sorry",
+    "thanks", "is", "are", "am", "was", "i", "i'm", "im", "we", "we're", "you",
+    "you're", "they", "they're", "it", "it's", "who", "who's", "what", "where",
+    "not", "still", "just", "right", "over", "out", "in", "me", "parking",
+}  # fmt: skip
 DIGITS = re.compile(r"\d[\d ]{6,}\d")
+# Markup, with what script and style elements hold, and HTML entities.
+SCRIPTS = re.compile(r"(?is)<(script|style)\b.*?(?:</\1\s*>|$)")
+TAGS = re.compile(r"<[A-Za-z/!?][^<>]*(?:>|$)")
+ENTITIES = re.compile(r"&#?\w+;")
+WORD = re.compile(r"[^\W_]")
+
+
+def _name_here(match: re.Match) -> str:
+    """The words before "here" masked, after any that are not a name
+    ("Hello Zara here" keeps "Hello")."""
+    words, kept = match.group(2).split(), []
+    while words and words[0].lower() in NOT_NAMES:
+        kept.append(words.pop(0))
+    if not words:
+        return match.group(0)
+    return match.group(1) + " ".join([*kept, "[name]"])
 
 
 def masked(message: str) -> str:
-    """A patient's message with contact details, names after a cue and long
-    numbers (Medicare, health fund) masked."""
-    message = NAME.sub(lambda m: f"{m.group(1)} [name]", mask(message))
+    """A patient's message with contact details (spelled-out emails too),
+    names after a cue or before "here" and long numbers (Medicare, health
+    fund) masked."""
+    message = mask(message)
+    message = NAME.sub(lambda m: f"{m.group(1)} [name]", message)
+    message = GIVEN_NAME.sub(lambda m: f"{m.group(1)} [name]", message)
+    message = NAME_HERE.sub(_name_here, message)
     return DIGITS.sub("[number]", message)
+
+
+def only_markup(message: str) -> bool:
+    """Markup and no words once it is taken out ("<b></b>", "<img src=x>",
+    "<script>...</script>"): nothing the assistant could have answered."""
+    rest = ENTITIES.sub("", TAGS.sub("", SCRIPTS.sub("", message)))
+    return rest != message and not WORD.search(rest)
 
 
 FELL_BACK_INTENTS = {"nlu_fallback"}
@@ -53,14 +98,28 @@ OUT_OF_SCOPE_INTENTS = {"out_of_scope", "non_english"}
 REFERRED_ACTIONS = {"utter_personal_advice"}
 REFERRED_INTENTS = {"personal_advice"}
 QUESTION_PREFIXES = ("faq_", "clinic_", "personal_advice", "session_plan")
+DEFAULT_WEEKS, MOST_WEEKS = 8, 52
+
+
+def weeks_asked(query) -> int:
+    """``?weeks=`` (1 to 52, 8 when not given); anything else is the
+    caller's mistake (400), said plainly."""
+    only(query, "weeks")
+    raw = query.get("weeks", str(DEFAULT_WEEKS)).strip()
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MOST_WEEKS:
+        raise web.HTTPBadRequest(
+            text=f"weeks must be a whole number from 1 to {MOST_WEEKS}, "
+            f"not {raw[:20]!r}."
+        )
+    return int(raw)
 
 
 @dataclass
 class Insights:
     weeks: list[str]
     topics: dict[str, dict[str, int]]
-    # (week, kind, masked text): kind is "fell back", "out of scope" or
-    # "referred to a physio"
+    # (week, kind, masked text): kind is "fell back", "out of scope",
+    # "referred to a physio" or "no words (only markup)"
     unanswered: list[tuple[str, str, str]]
     asked: int
     booked: int
@@ -117,24 +176,31 @@ def summarise(
     asking: set[str] = set()
     for sender, event, actions in _turns(conversations_url, since):
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        if not intent or not event.get("text"):
+        said = event.get("text")
+        if not said or not isinstance(said, str):
+            continue
+        markup = only_markup(said)
+        if not intent and not markup:
             continue
         at = datetime.fromtimestamp(event.get("timestamp") or 0, timezone.utc)
         week = _week(at, zone)
         week_set.add(week)
-        topics.setdefault(intent, {}).setdefault(week, 0)
-        topics[intent][week] += 1
-        if intent.startswith(QUESTION_PREFIXES):
+        if intent:
+            topics.setdefault(intent, {}).setdefault(week, 0)
+            topics[intent][week] += 1
+        if intent and intent.startswith(QUESTION_PREFIXES) and not markup:
             asking.add(sender)
         kind = None
-        if intent in FELL_BACK_INTENTS or actions & FELL_BACK_ACTIONS:
+        if markup:
+            kind = "no words (only markup)"
+        elif intent in FELL_BACK_INTENTS or actions & FELL_BACK_ACTIONS:
             kind = "fell back"
         elif intent in OUT_OF_SCOPE_INTENTS:
             kind = "out of scope"
         elif intent in REFERRED_INTENTS or actions & REFERRED_ACTIONS:
             kind = "referred to a physio"
         if kind:
-            unanswered.append((week, kind, masked(event["text"])))
+            unanswered.append((week, kind, masked(said)))
     requested = {
         b.conversation_id
         for b in store.list()
@@ -187,11 +253,15 @@ def add_routes(app: web.Application, console: Console) -> None:
     accounts, store, queue = console.accounts, console.store, console.queue
     conversations_url, zone = console.conversations.url, console.zone
 
-    async def compute() -> Insights:
-        return await asyncio.to_thread(summarise, conversations_url, store, queue, zone)
+    async def compute(weeks: int) -> Insights:
+        return await asyncio.to_thread(
+            summarise, conversations_url, store, queue, zone, weeks
+        )
 
     async def overview(request, session) -> web.Response:
-        insights = await compute()
+        weeks = weeks_asked(request.query)
+        insights = await compute(weeks)
+        period = "week" if weeks == 1 else f"{weeks} weeks"
         await asyncio.to_thread(
             accounts.audit, session.account.email, "viewed what patients ask", ""
         )
@@ -208,7 +278,7 @@ def add_routes(app: web.Application, console: Console) -> None:
             f'</caption><thead><tr><th scope="col">Topic</th>{head}'
             f'<th scope="col">Total</th></tr></thead><tbody>{rows}</tbody></table>'
             if rows
-            else "<p>No messages in the last eight weeks.</p>"
+            else f"<p>No messages in the last {period}.</p>"
         )
         items = "".join(
             f"<tr><td>{e(week)}</td><td>{e(kind)}</td><td>{e(text)}</td></tr>"
@@ -225,8 +295,8 @@ def add_routes(app: web.Application, console: Console) -> None:
         h = insights.handoffs
         body = (
             nav(session, "questions") + "<h1>What patients ask</h1>"
-            '<p><a href="/staff/questions.csv">Export CSV</a></p>'
-            "<h2>Totals, last eight weeks</h2><ul>"
+            f'<p><a href="/staff/questions.csv?weeks={weeks}">Export CSV</a></p>'
+            f"<h2>Totals, last {period}</h2><ul>"
             f"<li>{insights.asked} conversation{'' if insights.asked == 1 else 's'} "
             "asked a question; "
             f"{insights.booked} of them went on to request a booking or callback.</li>"
@@ -238,7 +308,7 @@ def add_routes(app: web.Application, console: Console) -> None:
         return page("What patients ask", body)
 
     async def export(request, session) -> web.Response:
-        body = as_csv(await compute())
+        body = as_csv(await compute(weeks_asked(request.query)))
         await asyncio.to_thread(
             accounts.audit, session.account.email, "exported what patients ask", ""
         )

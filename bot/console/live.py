@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.booking.store import utcnow
-from bot.channels.ids import channel_of, handle
+from bot.channels.names import channel_of, handle
 from bot.console import Console
 from bot.console.accounts import Session
 from bot.console.handoffs import ACTIVE, WAITING, Handoff, HandoffError, HandoffQueue

@@ -23,7 +23,9 @@ KIND_TITLES = {
 
 
 def booking_email(booking: Booking) -> tuple[str, str]:
-    """Subject and body of the email reception receives."""
+    """Subject and body of the email reception receives: the conversation by
+    its handle (its id is the widget's key to the patient's chat, and an
+    email is kept and forwarded)."""
     when = booking.preferred_time
     lines = [
         f"{KIND_TITLES.get(booking.kind, 'Request')} {booking.reference}",
@@ -35,9 +37,16 @@ def booking_email(booking: Booking) -> tuple[str, str]:
         f"Concern:    {booking.concern or '-'}",
         f"Consent to contact: {'yes' if booking.consent else 'no'}",
         f"Channel:    {booking.channel or '-'}",
-        f"Conversation: {booking.conversation_id}",
+        f"Conversation: {booking.conversation}",
         f"Received:   {booking.created_at}",
     ]
+    if booking.forget:
+        lines += [
+            "",
+            "Forget after delivery: the patient asked for their data to be "
+            "deleted. The assistant deletes this request now that you have it; "
+            "keep only what you need to contact them.",
+        ]
     title = KIND_TITLES.get(booking.kind, "Request")
     return f"{title} {booking.reference}: {booking.name}", "\n".join(lines) + "\n"
 
@@ -59,7 +68,7 @@ def default_senders(settings: Settings, clinic: Clinic) -> dict[str, Sender]:
         post_signed(
             settings.webhook_url,
             settings.webhook_secret,
-            {"booking": booking.as_dict()},
+            {"booking": booking.shared()},
         )
 
     def staff_email(message: StaffMessage) -> None:

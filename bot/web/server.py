@@ -3,6 +3,9 @@ reception's console under ``/staff`` (bot/console/web.py).
 
 It also serves the widget's own files under ``/widget/``, which is what a
 clinic's real website loads with the one-line snippet in the README.
+
+Like Rasa's server it refuses a body over 64 KB with 413 and a JSON
+``error``: no form of the console needs more.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bot.console.accounts import Accounts
 from bot.console.handoffs import HandoffQueue
 from bot.privacy import Conversations
 from bot.rasa_api import RasaAPI
+from bot.serve import PUBLIC_REQUEST_MAX_SIZE
 from bot.settings import Settings, load_settings
 
 HERE = Path(__file__).resolve().parent
@@ -38,6 +42,26 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+TOO_LARGE = "request too large: send at most {limit} KB"
+
+
+def too_large() -> web.Response:
+    return web.json_response(
+        {"error": TOO_LARGE.format(limit=PUBLIC_REQUEST_MAX_SIZE // 1024)},
+        status=413,
+    )
+
+
+@web.middleware
+async def limit_bodies(request: web.Request, handler) -> web.StreamResponse:
+    """413 before the route runs when Content-Length says too much; a chunked
+    body is stopped where it passes the limit (the app's client_max_size)."""
+    if (request.content_length or 0) > PUBLIC_REQUEST_MAX_SIZE:
+        return too_large()
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return too_large()
 
 
 @dataclass(frozen=True)
@@ -131,7 +155,9 @@ def create_app(
         )
 
     async def security_headers(request: web.Request, response: web.StreamResponse):
-        response.headers.update(SECURITY_HEADERS)
+        # A page may make them stricter (the unlock link's sends no referrer).
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         console = request.path.startswith("/staff")
         response.headers["Content-Security-Policy"] = (
             console_policy if console else policy
@@ -142,7 +168,10 @@ def create_app(
             "cross-origin" if widget else "same-origin"
         )
 
-    app = web.Application()
+    # aiohttp refuses a body of client_max_size itself; Sanic, only above.
+    app = web.Application(
+        client_max_size=PUBLIC_REQUEST_MAX_SIZE + 1, middlewares=[limit_bodies]
+    )
     app.router.add_get("/", index)
     for url in assets:
         app.router.add_get(url, asset)
@@ -151,12 +180,16 @@ def create_app(
     rasa = RasaAPI(settings.rasa_api_url, settings.api_token)
     console.add_routes(
         app,
-        Accounts(settings.database_url),
+        Accounts(
+            settings.database_url,
+            console.email_unlock_links(settings.smtp, settings.web.public_url),
+        ),
         BookingStore.from_settings(settings),
         clinic.timezone,
         queue,
         rasa,
         Conversations.from_settings(settings),
+        settings.web.trusted_proxies,
     )
     live.start_timer(app, queue, rasa, timedelta(seconds=settings.handoff_wait_seconds))
     return app

@@ -12,6 +12,7 @@ import pytest
 from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
+from bot.channels.names import handle
 from tests.servers import TOKEN, wait_for_mail
 
 
@@ -184,14 +185,15 @@ def test_handoff_pauses_until_staff_resume(servers, inbox):
     servers.say(user, "does dry needling hurt")
     reply = last_text(servers.say(user, "can I talk to a real person please"))
     assert "A person will reply" in reply
-    # Sent by the outbox right after the reply, not before it.
-    [mail] = wait_for_mail(inbox, user)
-    body = mail.get_payload()
-    assert "Patient: does dry needling hurt" in body
     conversation = f"rest:{user}"
+    # Sent by the outbox right after the reply, not before it; it names the
+    # conversation by its handle and carries none of the patient's words.
+    [mail] = wait_for_mail(inbox, handle(conversation))
+    body = mail.get_payload()
+    assert "does dry needling hurt" not in body and user not in body
     lines = [line.strip() for line in body.splitlines()]
-    assert f"Conversation: {conversation}" in lines
-    assert f"python -m bot handoff resume {conversation}" in lines
+    assert f"Conversation: {handle(conversation)}" in lines
+    assert f"python -m bot handoff resume {handle(conversation)}" in lines
     assert servers.say(user, "hello? anyone there?") == []
     env = {**os.environ, "RASA_PORT": str(servers.rasa_port), "RASA_API_TOKEN": TOKEN}
 
@@ -205,8 +207,8 @@ def test_handoff_pauses_until_staff_resume(servers, inbox):
     old = resume(user)
     assert "no channel prefix" in old.stderr
     assert servers.say(user, "hello? anyone there?") == []
-    done = resume(conversation)
-    assert f"{conversation} (rest)" in done.stdout
+    done = resume(handle(conversation))
+    assert f"{handle(conversation)} (rest)" in done.stdout
     assert "cramp" in last_text(servers.say(user, "does it hurt?"))
 
 

@@ -6,12 +6,17 @@ patient who says no keeps everything; other patients are untouched."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 from sqlalchemy import create_engine, inspect, text
 
+from bot import PROJECT_ROOT
+from bot.channels.names import handle
 from tests.chat import message_text
-from tests.servers import wait_for_mail
+from tests.servers import TOKEN, wait_for_mail
 
 
 def sender() -> str:
@@ -84,3 +89,35 @@ def test_saying_no_keeps_everything(servers, database):
     assert "nothing has been deleted" in texts(servers.say(user, "no"))
     assert reference in every_row(database)
     assert user in every_row(f"sqlite:///{servers.tracker_db}")
+
+
+def test_the_handoff_email_holds_no_words_and_no_id(servers, inbox, database):
+    """An email to staff is forwarded and kept: it says where to answer and
+    how to give the chat back, by the conversation's handle, and nothing the
+    patient said or the id that would let its reader into the chat."""
+    user = sender()
+    conversation = f"rest:{user}"
+    servers.say(user, "hi, Zarah here, my number is 0412 987 654")
+    servers.say(user, "does dry needling hurt?")
+    asked = texts(servers.say(user, "can I talk to a real person please"))
+    assert "A person will reply" in asked
+    [mail] = wait_for_mail(inbox, handle(conversation))
+    said = mail["Subject"] + mail.get_payload()
+    for trace in (user, "Zarah", "987 654", "412987654", "dry needling hurt"):
+        assert trace not in said, trace
+    assert f"python -m bot handoff resume {handle(conversation)}" in said
+    assert servers.say(user, "hello? anyone there?") == [], "waiting for a person"
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "RASA_PORT": str(servers.rasa_port),
+        "RASA_API_TOKEN": TOKEN,
+    }
+    resumed = subprocess.run(
+        [sys.executable, "-m", "bot", "handoff", "resume", handle(conversation)],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert user not in resumed.stdout + resumed.stderr
+    assert servers.say(user, "does it hurt?"), "the assistant answers again"

@@ -201,13 +201,14 @@ class TestHandoff:
 
         return datetime(2026, 11, day, hour, tzinfo=ZoneInfo("Australia/Brisbane"))
 
-    async def test_open_queues_the_transcript_for_staff_and_pauses(
+    async def test_open_queues_a_note_for_staff_and_pauses(
         self, dispatcher, domain, monkeypatch, store
     ):
         from rasa_sdk.events import ActionExecuted, ConversationPaused
 
         from actions import handoff
         from actions.booking import pending_deliveries
+        from bot.channels.names import handle
 
         monkeypatch.setattr(handoff, "now", lambda: self.at(10))
         history = [user_event("does it hurt", "faq_does_it_hurt")]
@@ -217,9 +218,9 @@ class TestHandoff:
         assert dispatcher.messages[0]["response"] == "utter_handoff_open"
         await pending_deliveries()
         [message] = store.sent
-        assert "test-user" in message.subject
-        assert "Patient: does it hurt" in message.body
-        assert "handoff resume test-user" in message.body
+        assert message.subject == f"Chat handoff: {handle('test-user')}"
+        assert "does it hurt" not in message.body and "test-user" not in message.body
+        assert f"handoff resume {handle('test-user')}" in message.body
         [waiting] = store.handoffs.open()
         assert (waiting.conversation_id, waiting.status) == ("test-user", "waiting")
 
@@ -310,7 +311,7 @@ class TestHandoff:
             def queue_staff_message(self, *_args, **_kwargs):
                 raise OSError("database down")
 
-            request = queue_staff_message
+            ask = request = queue_staff_message
 
         monkeypatch.setattr(handoff, "now", lambda: self.at(10))
         monkeypatch.setattr(services, "booking_store", lambda: Down())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import PROJECT_ROOT
 from bot.booking.store import BookingRequest, BookingStore
+from bot.channels.names import handle
 from bot.console.accounts import Accounts
 from bot.console.handoffs import HandoffQueue
 from bot.console.insights import as_csv, masked, summarise
@@ -128,6 +130,14 @@ async def test_the_csv_has_every_section(stored):
         ("call me Jess on 0412 345 678", ["Jess", "345 678"]),
         ("email sam.k@example.com please", ["sam.k@"]),
         ("medicare 2123 45670 1", ["2123 45670"]),
+        ("Zara Quinn here, does it hurt?", ["Zara", "Quinn"]),
+        ("Zara here", ["Zara"]),
+        ("Hi, Zara here about my neck", ["Zara"]),
+        ("my name is Priya Sharma", ["Priya", "Sharma"]),
+        ("my name is zara", ["zara"]),
+        ("zara.q at example dot com", ["zara", "example"]),
+        ("it's zara dot q at example dot com dot au thanks", ["zara", "example"]),
+        ("write to zara.q (at) example (dot) com", ["zara", "example"]),
     ],
 )
 def test_personal_details_are_masked(message, hidden):
@@ -135,8 +145,61 @@ def test_personal_details_are_masked(message, hidden):
         assert part not in masked(message)
 
 
-def test_ordinary_words_after_im_stay():
-    assert masked("i'm sore after needling") == "i'm sore after needling"
+@pytest.mark.parametrize(
+    "message",
+    [
+        "i'm sore after needling",
+        "Anyone here?",
+        "Is parking here?",
+        "I'm here for my appointment",
+        "what time do you open at the clinic",
+        "I was at work. Com games are fun",
+    ],
+)
+def test_ordinary_words_stay(message):
+    assert masked(message) == message
+
+
+async def test_messages_that_are_only_markup_are_listed_as_unanswered(tmp_path):
+    """Whatever the classifier made of them, "<b></b>" or a script tag left
+    the patient without an answer: reception must see them."""
+    db = str(tmp_path / "conversations.db")
+    trackers = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=db)
+    probes = {
+        "<b></b>": "inform",
+        "<script>alert(1)</script>": "inform",
+        "<img src=x>": "greet",
+        "<b>does it hurt</b>": "faq_does_it_hurt",
+    }
+    for n, (said, intent) in enumerate(probes.items()):
+        await trackers.save(
+            DialogueStateTracker.from_events(
+                f"web:{n}", turn(said, intent, "utter_x", 1), slots=[]
+            )
+        )
+    store = BookingStore(f"sqlite:///{tmp_path / 'clinic.db'}", ("email",))
+    queue = HandoffQueue(store.url)
+    insights = summarise(f"sqlite:///{db}", store, queue, ZONE, now=NOW)
+    store.engine.dispose()
+    queue.engine.dispose()
+    assert sorted(text for _, kind, text in insights.unanswered) == [
+        "<b></b>",
+        "<img src=x>",
+        "<script>alert(1)</script>",
+    ]
+    assert {kind for _, kind, _ in insights.unanswered} == {"no words (only markup)"}
+    assert insights.asked == 1, "the question in bold still counts as one"
+
+
+async def test_the_weeks_can_be_chosen(console):
+    headers = await staff_headers(console)
+    week = await (await console.get("/staff/questions?weeks=1", headers=headers)).text()
+    assert "Totals, last week" in week
+    year = await (
+        await console.get("/staff/questions?weeks=52", headers=headers)
+    ).text()
+    assert "Totals, last 52 weeks" in year and "What it treats" in year
+    assert 'href="/staff/questions.csv?weeks=52"' in year
 
 
 @pytest.fixture
@@ -196,17 +259,23 @@ async def test_staff_find_export_and_delete_one_person(console):
     )
     data = json.loads(await exported.text())
     assert data["requests"][0]["name"] == "Priya"
-    assert data["conversations"]["web:p"][0]["text"] == "sore neck"
+    assert data["conversations"][handle("web:p")][0]["text"] == "sore neck"
 
-    csrf = hidden_csrf(found)
+    confirm = await (
+        await console.get("/staff/privacy/delete?phone=0412345678", headers=headers)
+    ).text()
+    assert "1 request" in confirm and handle("web:p") in confirm
+    form = {
+        "csrf": hidden_csrf(confirm),
+        "phone": "+61412345678",
+        "seen": re.search(r'name="seen" value="([0-9a-f]+)"', confirm).group(1),
+    }
     unconfirmed = await console.post(
-        "/staff/privacy/delete",
-        data={"csrf": csrf, "phone": "+61412345678"},
-        headers=headers,
+        "/staff/privacy/delete", data=form, headers=headers
     )
     forged = await console.post(
         "/staff/privacy/delete",
-        data={"csrf": "forged", "phone": "+61412345678", "confirm": "yes"},
+        data={**form, "csrf": "forged", "confirm": "yes"},
         headers=headers,
     )
     assert (unconfirmed.status, forged.status) == (400, 403)
@@ -214,11 +283,10 @@ async def test_staff_find_export_and_delete_one_person(console):
 
     deleted = await console.post(
         "/staff/privacy/delete",
-        data={"csrf": csrf, "phone": "+61412345678", "confirm": "yes"},
+        data={**form, "confirm": "yes"},
         headers=headers,
-        allow_redirects=False,
     )
-    assert deleted.headers["Location"] == "/staff/privacy?requests=1&conversations=1"
+    assert "Deleted 1 request and 1 conversation" in await deleted.text()
     assert console.store.list() == []
     assert console.conversations.transcript("web:p") == []
     actions = [e.action for e in console.accounts.audit_log()]
@@ -229,8 +297,9 @@ async def test_staff_find_export_and_delete_one_person(console):
 
 async def test_a_bad_search_is_answered_plainly(console):
     headers = await staff_headers(console)
-    page = await (await console.get("/staff/privacy?phone=12", headers=headers)).text()
-    assert "not an Australian phone number" in page
+    response = await console.get("/staff/privacy?phone=12", headers=headers)
+    assert response.status == 400
+    assert "not an Australian phone number" in await response.text()
 
 
 async def test_what_patients_ask_page_and_csv(console):

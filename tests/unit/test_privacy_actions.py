@@ -4,13 +4,21 @@ deletion failed."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services
 from actions.privacy import ActionForgetMe
 from bot.booking.store import BookingRequest
 from bot.notify.outbox import deliver_due
-from tests.conftest import make_tracker
+from tests.conftest import make_tracker, user_event
+
+# A Tuesday morning: the clinic is open, so a handoff emails staff.
+OPEN_HOURS = datetime(2026, 11, 24, 10, tzinfo=ZoneInfo("Australia/Brisbane"))
 
 
 def priya(conversation: str = "test-user") -> BookingRequest:
@@ -70,3 +78,53 @@ async def test_a_failed_deletion_is_not_claimed(dispatcher, domain, monkeypatch)
     )
     assert events == []
     assert dispatcher.messages[0]["response"] == "utter_forget_failed"
+
+
+async def test_forgetting_while_mail_is_down_strips_the_queued_handoff_email(
+    dispatcher, domain, store, monkeypatch
+):
+    """The patient asked for a person, gave their details, then asked to be
+    forgotten while the mail server was down: what waits in the outbox must
+    hold none of it, and the clinic still hears the chat was withdrawn."""
+    from actions import handoff
+    from actions.booking import pending_deliveries
+
+    def mail_down(_message):
+        raise OSError("smtp down")
+
+    monkeypatch.setattr(handoff, "now", lambda: OPEN_HOURS)
+    monkeypatch.setattr(
+        services, "notification_senders", lambda: {"staff_email": mail_down}
+    )
+    said = [user_event("I'm Zara Quinn, 0412 987 654, zara.q@example.com", "inform")]
+    await handoff.ActionHandoffHuman().run(
+        dispatcher,
+        make_tracker("can I talk to a person", "human_handoff", history=said),
+        domain,
+    )
+    await pending_deliveries()
+    events = await ActionForgetMe().run(
+        CollectingDispatcher(), make_tracker("yes", "affirm"), domain
+    )
+    assert events == [SlotSet("forget_me", True)]
+    queued = outbox(store)
+    assert queued and all("withdrawn" in subject for subject, _ in queued)
+    for trace in ("Zara", "987 654", "zara.q@example.com", "test-user"):
+        assert trace not in json.dumps(queued)
+    assert store.handoffs.open() == [], "the live chat is gone"
+
+
+def outbox(store) -> list[tuple[str, str]]:
+    """(subject, body) of every message to staff still in the outbox."""
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                text(
+                    "SELECT subject, body FROM notifications "
+                    "WHERE booking_id IS NULL"
+                )
+            )
+        ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -227,3 +228,81 @@ def test_action_servers_starting_together_on_an_empty_database_all_store(store):
         for s in stores:
             if s._engine.made is not None:
                 s._engine.made.dispose()
+
+
+def test_find_matches_the_number_or_the_email_as_requests_store_them(store):
+    """A privacy search: either detail, typed the way the patient or staff
+    type it, finds the person's requests; a request with both is found once."""
+    both, _ = store.submit(request())
+    phone_only, _ = store.submit(
+        request(email="p.other@example.com", conversation_id="conv-2")
+    )
+    email_only, _ = store.submit(
+        request(phone="+61731234567", email="Priya@Example.com", conversation_id="c3")
+    )
+    store.submit(request(phone="+61400111222", email="tom@example.com", first_name="T"))
+
+    found = store.find("0412 345 678", "PRIYA@example.COM")
+    assert [b.reference for b in found] == [
+        both.reference,
+        phone_only.reference,
+        email_only.reference,
+    ]
+    assert [b.reference for b in store.find("(07) 3123 4567")] == [email_only.reference]
+    assert store.find("", "  ") == [] and store.find(None, None) == []
+
+
+def test_erase_counts_the_rows_the_database_deleted(store):
+    booking, _ = store.submit(request())
+    store.add_note(booking.reference, "jo@clinic.example", "rang, no answer")
+    assert store.erase([booking.reference, "DN-NONE"], ["conv-1"]) == {
+        "requests": 1,
+        "staff_messages": 0,
+    }
+    assert store.erase([booking.reference], ["conv-1"])["requests"] == 0
+    assert store.notes() == {} and store.list() == []
+
+
+def test_a_notice_deleted_while_it_was_being_sent_is_not_an_error(store):
+    """Staff deleted the person while the outbox was mailing their request."""
+    booking, _ = store.submit(request())
+    [first, second] = store.claim_due_notifications()
+    store.erase([booking.reference], [])
+    store.notification_sent(first.id)
+    store.notification_failed(second.id, "smtp down")
+    assert (
+        store.claim_due_notifications(datetime.now(timezone.utc) + timedelta(1)) == []
+    )
+
+
+def test_exports_and_emails_give_the_conversations_handle_not_its_id(store):
+    """The widget's id is the patient's key to their chat: a CSV or an email
+    that is forwarded must not carry it."""
+    from bot.channels.names import handle
+
+    secret = "web:AbCdEfGhIjKlMnOpQrStUvWx.0123456789abcdefghijkl"
+    booking, _ = store.submit(request(conversation_id=secret))
+    exported = export_csv(store.list())
+    _, body = booking_email(booking)
+    shared = json.dumps(booking.shared())
+    for printed in (exported, body, shared):
+        assert "AbCdEfGh" not in printed and handle(secret) in printed
+    assert list(csv.DictReader(io.StringIO(exported)))[0]["conversation"] == (
+        handle(secret)
+    )
+
+
+def test_a_request_to_be_forgotten_says_so_in_the_csv_and_the_email(store):
+    kept, _ = store.submit(request())
+    store.submit(request(conversation_id="conv-forgotten", first_name="Zara"))
+    assert store.forget_conversation("conv-forgotten") == {
+        "deleted": 0,
+        "after_notice": 1,
+    }
+    rows = {r["name"]: r for r in csv.DictReader(io.StringIO(export_csv(store.list())))}
+    assert rows["Zara"]["forget_after_delivery"] == "yes"
+    assert rows["Priya"]["forget_after_delivery"] == ""
+    forgotten = next(b for b in store.list() if b.name == "Zara")
+    assert forgotten.shared()["forget_after_delivery"] is True
+    assert "Forget after delivery" in booking_email(forgotten)[1]
+    assert "Forget after delivery" not in booking_email(kept)[1]

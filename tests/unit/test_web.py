@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from types import SimpleNamespace
 from unittest.mock import AsyncMock
@@ -183,3 +184,76 @@ async def test_a_missing_odd_or_made_up_session_id_gets_a_new_one(data):
     for given in ids:
         assert channel.widget_ids.issued(given)
         assert given != (data or {}).get("session_id")
+
+
+LIMIT = 64 * 1024
+
+
+async def post(settings, node_modules, path: str, **request):
+    app = create_app(settings, clinic(), node_modules)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.post(path, **request)
+        return response, await response.read()
+
+
+@pytest.mark.parametrize("path", ["/", "/staff/login", "/staff/logout", "/nowhere"])
+async def test_a_body_over_64_kb_gets_413_with_a_json_error(
+    settings, node_modules, path
+):
+    """docs/security.md's limit, not aiohttp's 1 MiB: refused before any
+    route reads it, on every path."""
+    response, body = await post(
+        settings, node_modules, path, data=b"x" * (LIMIT + 1),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert response.status == 413 and response.content_type == "application/json"
+    assert json.loads(body) == {"error": "request too large: send at most 64 KB"}
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_a_chunked_body_is_stopped_at_64_kb(settings, node_modules):
+    """No Content-Length to go by: the form reader stops where it passes."""
+
+    async def megabyte():
+        for _ in range(16):
+            yield b"email=" + b"a" * (LIMIT // 4)
+
+    response, body = await post(
+        settings, node_modules, "/staff/login", data=megabyte(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert response.status == 413
+    assert "64 KB" in json.loads(body)["error"]
+
+
+async def test_a_body_of_64_kb_is_read(settings, node_modules):
+    """The limit is 64 KB, not less: a login body that size is read (and
+    refused for what it holds)."""
+    padding = LIMIT - len("email=&password=x&csrf=x")
+    response, body = await post(
+        settings, node_modules, "/staff/login",
+        data=f"email={'a' * padding}&password=x&csrf=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert response.status == 400 and b"email is too long" in body
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("WEB_TRUSTED_PROXIES", "10.0.0.0/8, nginx"), ("WEB_PUBLIC_URL", "chat.example")],
+)
+def test_proxies_and_the_public_url_are_checked_at_start(monkeypatch, name, value):
+    """A proxy list with a name in it would trust nobody (or, misread,
+    anybody); a link without a scheme would not open from an email."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match=name):
+        load_settings()
+
+
+def test_proxies_are_read_as_networks(monkeypatch):
+    monkeypatch.setenv("WEB_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,::1")
+    monkeypatch.delenv("WEB_PUBLIC_URL", raising=False)
+    monkeypatch.setenv("WEB_PORT", "8099")
+    web = load_settings().web
+    assert web.trusted_proxies == ("10.0.0.0/8", "127.0.0.1", "::1")
+    assert web.public_url == "http://localhost:8099"

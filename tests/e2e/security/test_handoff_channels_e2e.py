@@ -195,3 +195,26 @@ def test_the_callback_offer_reaches_an_odd_id(live_servers, database):
     )
     answer = say(live_servers.url, sender, "does it hurt?")
     assert answer, "the assistant answers again"
+
+
+def test_one_conversation_asking_again_and_again_is_asked_to_call(
+    live_servers, database
+):
+    """Each handoff emails staff: the fourth request within the hour from
+    one conversation is told to call instead, and nobody is paused."""
+    sender = f"again-{uuid.uuid4().hex[:6]}"
+    conversation = f"rest:{sender}"
+    jo = Reception(live_servers, database, "jo@clinic.example", "Jo")
+    for _ in range(3):
+        asked = say(live_servers.url, sender, "can I talk to a real person please")
+        assert any("a person will reply" in fold(m["text"]) for m in asked), asked
+        handoff = jo.waiting(conversation)
+        jo.post(f"/staff/handoffs/{handoff['id']}/return")
+        assert not paused(live_servers, conversation)
+    again = say(live_servers.url, sender, "can I talk to a real person please")
+    assert any("several times" in fold(m["text"]) for m in again), again
+    assert not paused(live_servers, conversation)
+    assert all(
+        h["conversation"] != conversation
+        for h in jo.get("/staff/handoffs.json").json()["open"]
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.channels.ids import handle
+from bot.channels.names import handle
 from bot.console.handoffs import ACTIVE, RETURNED
 from tests.unit import test_console_live as live
 from tests.unit.test_console_live import post, staff
