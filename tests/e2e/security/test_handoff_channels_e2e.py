@@ -20,28 +20,18 @@ import pytest
 import requests
 
 from bot.rasa_api import conversation_path
-from tests.chat import Chat, all_channels_env, collect, fold
-from tests.e2e.test_live_handoff_e2e import Reception, received
-from tests.servers import MODEL, TOKEN, Servers, say
+from tests.chat import Chat, collect, fold
+from tests.e2e import test_live_handoff_e2e as live_handoff
+from tests.e2e.test_live_handoff_e2e import WAIT_SECONDS, Reception, received
+from tests.servers import TOKEN, say
 
-WAIT_SECONDS = 8
 VICTIM_CHANNELS = ["socketio", "whatsapp", "messenger", "telegram"]
 RASA_NAMES = {"messenger": "facebook"}
 
 
-@pytest.fixture(scope="module")
-def live_servers(providers, tmp_path_factory, inbox, database):
-    if not MODEL.exists():
-        pytest.fail("no trained model; run `make train`")
-    root = tmp_path_factory.mktemp("handoff_channels")
-    env = {
-        **all_channels_env(providers, inbox, database),
-        "HANDOFF_WAIT_SECONDS": str(WAIT_SECONDS),
-    }
-    servers = Servers(root / "conversations.db", root / "servers.log", env)
-    servers.start()
-    yield servers
-    servers.stop()
+# The real servers with every channel and a short wait for a person, as
+# the live handoff tests have them (started again for this module).
+live_servers = live_handoff.live_servers
 
 
 def api(servers, method: str, conversation: str, path: str, **kwargs):

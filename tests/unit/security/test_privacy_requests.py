@@ -19,7 +19,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from actions import services
 from actions.booking import pending_deliveries
@@ -35,7 +35,9 @@ from bot.privacy import Conversations, export_person
 from bot.tracker_store import SQLTrackerStore
 from bot.web.server import create_app
 from tests.conftest import make_tracker, user_event
-from tests.unit.test_console_web import PASSWORD, hidden_csrf, log_in
+from tests.unit.test_console_insights import staff_headers
+from tests.unit.test_console_web import PASSWORD, hidden_csrf
+from tests.unit.test_privacy import everything
 from tests.unit.test_web import clinic
 
 pytestmark = pytest.mark.usefixtures("quick_hashes")
@@ -76,19 +78,6 @@ def traces(conversation: str = WIDGET) -> list[str]:
         conversation,
         conversation.split(":", 1)[1],
     ]
-
-
-def every_row(store: BookingStore) -> str:
-    with store.engine.connect() as conn:
-        return json.dumps(
-            {
-                table: [
-                    list(map(str, row))
-                    for row in conn.execute(text(f"SELECT * FROM {table}"))
-                ]
-                for table in inspect(conn).get_table_names()
-            }
-        )
 
 
 def queued_mail(store: BookingStore) -> str:
@@ -162,7 +151,7 @@ async def test_a_forgotten_patient_leaves_no_copy_once_the_clinic_has_it(
     [withdrawn] = [item for item in sent if not hasattr(item, "reference")]
     for trace in traces():
         assert trace not in withdrawn.subject + withdrawn.body
-    left = every_row(store)
+    left = everything(store)
     for trace in [*traces(), request.reference, handle(WIDGET)]:
         assert trace not in left, f"{trace!r} is still in the bookings database"
 
@@ -283,16 +272,11 @@ async def console(monkeypatch, tmp_path, node_modules):
     store.engine.dispose()
 
 
-async def staff(client) -> dict:
-    response = await log_in(client)
-    return {"Cookie": f"staff_session={response.cookies['staff_session'].value}"}
-
-
 async def test_staff_see_everything_of_either_detail_before_it_is_deleted(console):
     """The privacy officer: a search by phone and email finds every request
     and conversation holding either, the confirmation lists them, and the
     page reports what the database deleted, once."""
-    headers = await staff(console)
+    headers = await staff_headers(console)
     query = "phone=0412+987+654&email=zara%40home.example"
     found = await (await console.get(f"/staff/privacy?{query}", headers=headers)).text()
     for conversation in (WIDGET, "web:zara-later", "web:zara-typed"):
@@ -341,7 +325,7 @@ async def test_staff_see_everything_of_either_detail_before_it_is_deleted(consol
 
 
 async def test_a_deletion_after_the_list_changed_deletes_nothing(console):
-    headers = await staff(console)
+    headers = await staff_headers(console)
     confirm = await (
         await console.get("/staff/privacy/delete?phone=0412987654", headers=headers)
     ).text()
@@ -365,7 +349,7 @@ async def test_a_deletion_after_the_list_changed_deletes_nothing(console):
 async def test_a_crafted_address_cannot_report_a_deletion(console):
     """A link sent to reception must not make the console claim that data
     was deleted when it was not."""
-    headers = await staff(console)
+    headers = await staff_headers(console)
     crafted = await console.get(
         "/staff/privacy?requests=999&conversations=999", headers=headers
     )
@@ -377,7 +361,7 @@ async def test_a_crafted_address_cannot_report_a_deletion(console):
 
 
 async def test_another_staff_member_cannot_read_a_deletions_result(console):
-    jo = await staff(console)
+    jo = await staff_headers(console)
     confirm = await (
         await console.get("/staff/privacy/delete?phone=0400111222", headers=jo)
     ).text()
@@ -392,7 +376,7 @@ async def test_another_staff_member_cannot_read_a_deletions_result(console):
         headers=jo,
         allow_redirects=False,
     )
-    other = await staff(console)
+    other = await staff_headers(console)
     page = await console.get(deleted.headers["Location"], headers=other)
     assert "Deleted" not in await page.text()
 
@@ -419,7 +403,7 @@ async def test_another_staff_member_cannot_read_a_deletions_result(console):
     ],
 )
 async def test_a_bad_query_value_is_answered_400_with_a_reason(console, path):
-    headers = await staff(console)
+    headers = await staff_headers(console)
     response = await console.get(path, headers=headers)
     said = await response.text()
     assert response.status == 400
@@ -430,7 +414,7 @@ async def test_a_bad_query_value_is_answered_400_with_a_reason(console, path):
     "path", ["/staff/questions?weeks=2", "/staff/bookings.csv?status=new"]
 )
 async def test_good_query_values_still_work(console, path):
-    headers = await staff(console)
+    headers = await staff_headers(console)
     assert (await console.get(path, headers=headers)).status == 200
 
 
@@ -438,7 +422,7 @@ async def test_a_request_to_be_forgotten_is_marked_wherever_staff_see_it(console
     """Reception must not treat a request the patient asked to forget as an
     ordinary one: the inbox, the privacy page and both exports say so."""
     console.store.forget_conversation(WIDGET)
-    headers = await staff(console)
+    headers = await staff_headers(console)
     inbox = await (await console.get("/staff", headers=headers)).text()
     assert inbox.count("Forget after delivery") == 1
     found = await (
@@ -462,7 +446,7 @@ async def test_a_request_to_be_forgotten_is_marked_wherever_staff_see_it(console
 
 async def test_the_audit_log_does_not_keep_the_persons_details(console):
     """The log outlives the deletion it records."""
-    headers = await staff(console)
+    headers = await staff_headers(console)
     await console.get(
         "/staff/privacy?phone=0412987654&email=zara%40home.example", headers=headers
     )
