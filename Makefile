@@ -15,7 +15,7 @@ MODEL       := models/faq.tar.gz
 TRAINING    := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
                bot/nlp/guard.py bot/nlp/classifier.py bot/nlp/details.py \
                bot/nlp/extractor.py bot/nlp/embeddings.py bot/nlp/spacy_nlp.py \
-               bot/booking/contact.py bot/policies.py \
+               bot/booking/contact.py bot/rasa/policies.py \
                $(SPACY_STAMP) $(EMBEDDINGS)
 
 export PYTHONPATH := $(CURDIR)
@@ -76,7 +76,7 @@ shell: setup $(MODEL)
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/black --check --quiet .
-	$(PY) -m bot.settings_table --check
+	$(PY) -m tools.settings_table --check
 
 validate: setup
 	$(RASA) data validate --fail-on-warnings
@@ -96,10 +96,10 @@ e2e: setup $(MODEL)
 	@$(SERVICES) $(PY) -m pytest -m "not unit or slow"
 
 conversations: setup $(MODEL)
-	$(PY) -m bot.rasa_server test core --model $(MODEL) --stories tests/conversations --fail-on-prediction-errors --out results/conversations
+	$(PY) -m bot.rasa.server test core --model $(MODEL) --stories tests/conversations --fail-on-prediction-errors --out results/conversations
 
 evaluate: setup $(MODEL)
-	$(PY) -m bot evaluate tests/nlu/holdout.yml --model $(MODEL) --min-accuracy 0.93 \
+	$(PY) -m tools.evaluate tests/nlu/holdout.yml --model $(MODEL) --min-accuracy 0.93 \
 		--min-real-accuracy 0.90
 
 test: lint validate unit e2e conversations evaluate

@@ -18,7 +18,7 @@ from bot.booking.contact import display_phone, normalise_email, normalise_phone
 from bot.booking.spool import submit_or_queue
 from bot.booking.store import BookingRequest
 from bot.booking.when import Problem, parse_preferred_time
-from bot.channels.names import channel_of, handle
+from bot.conversation_ids import channel_of, handle
 from bot.nlp.details import clean_name, find_email, find_phone, tidy
 from bot.notify.outbox import deliver_due
 

@@ -13,7 +13,7 @@ from actions import services
 from actions.booking import ContactValidation, Unchecked, checked_slot, store_request
 from bot.booking.contact import display_phone, normalise_phone
 from bot.booking.store import BookingRequest
-from bot.channels.names import channel_of
+from bot.conversation_ids import channel_of
 from bot.nlp.details import clean_name
 
 logger = logging.getLogger(__name__)

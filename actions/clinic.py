@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
-from bot.clinic_answers import CLINIC_INTENTS, answer
+from bot.clinic.answers import CLINIC_INTENTS, answer
 
 
 class ActionAnswerClinicQuestion(Action):

@@ -16,8 +16,8 @@ from actions import services
 from actions.booking import notify_clinic_soon
 from bot.booking.store import StaffMessage
 from bot.channels.floods import CLIENT_KEY
-from bot.channels.names import channel_of, handle
-from bot.handoff import is_open
+from bot.conversation_ids import channel_of, handle
+from bot.handoff.resume import is_open
 
 logger = logging.getLogger(__name__)
 
@@ -106,5 +106,5 @@ class ActionHandoffHuman(Action):
         dispatcher.utter_message(response="utter_handoff_open")
         # Paused, but listening: a message the patient sends while waiting is
         # a fresh turn, so an emergency among them is still answered
-        # (bot/live_handoff.py).
+        # (bot/rasa/live_handoff.py).
         return [ConversationPaused(), ActionExecuted("action_listen")]

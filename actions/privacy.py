@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
-from bot.privacy import forget_in_bookings
+from bot.privacy.requests import forget_in_bookings
 
 logger = logging.getLogger(__name__)
 

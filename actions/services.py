@@ -7,8 +7,8 @@ from functools import lru_cache
 
 from bot.booking.spool import Spool
 from bot.booking.store import BookingStore
-from bot.clinic import Clinic, load_clinic
-from bot.console.handoffs import HandoffQueue
+from bot.clinic.facts import Clinic, load_clinic
+from bot.handoff.queue import HandoffQueue
 from bot.notify.outbox import Sender, default_senders
 from bot.settings import load_settings
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
-
-from bot import PROJECT_ROOT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,25 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster.add_argument("--instances", type=int, default=2)
     cluster.add_argument("--action-servers", type=int, default=2)
 
-    evaluate = commands.add_parser("evaluate", help="score the held-out NLU set")
-    evaluate.add_argument(
-        "holdout", type=Path, nargs="?", default=PROJECT_ROOT / "tests/nlu/holdout.yml"
-    )
-    evaluate.add_argument(
-        "--model", type=Path, default=PROJECT_ROOT / "models" / "faq.tar.gz"
-    )
-    evaluate.add_argument("--min-accuracy", type=float, default=0.93)
-    evaluate.add_argument(
-        "--min-real-accuracy",
-        type=float,
-        default=0.90,
-        help="floor for the real-questions set (tests/nlu/real_questions.yml)",
-    )
-    evaluate.add_argument(
-        "--report", type=Path, default=PROJECT_ROOT / "results" / "holdout.json"
-    )
-
-    from bot import staff
+    from bot.console import commands as staff
 
     staff.add_parser(commands)
     accounts = commands.add_parser("staff", help="reception console accounts")
@@ -122,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return staff.add_account(args.email, args.name, args.password_stdin)
     if args.command == "outbox":
         from bot.booking.spool import Spool
-        from bot.clinic import load_clinic
+        from bot.clinic.facts import load_clinic
         from bot.notify.outbox import default_senders, flush
         from bot.settings import load_settings
 
@@ -138,25 +117,25 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "serve":
-        from bot.serve import serve
+        from bot.ops.serve import serve
 
         return serve()
     if args.command == "cluster":
-        from bot.cluster import reload, run_cluster
+        from bot.ops.cluster import reload, run_cluster
 
         if args.action == "reload":
             return reload()
         return run_cluster(args.instances, args.action_servers)
     if args.command == "process":
-        from bot.serve import run_one
+        from bot.ops.serve import run_one
 
         return run_one(args.name)
     if args.command == "shell":
-        from bot.serve import shell
+        from bot.ops.serve import shell
 
         return shell()
     if args.command == "retention":
-        from bot.retention import apply_retention
+        from bot.privacy.retention import apply_retention
         from bot.settings import load_settings
 
         counts = apply_retention(load_settings())
@@ -166,19 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "migrate":
-        from bot.serve import migrate
+        from bot.ops.serve import migrate
 
         return migrate()
-    if args.command == "evaluate":
-        from bot.evaluate import evaluate as run_evaluation
-
-        return run_evaluation(
-            args.holdout,
-            args.model,
-            args.min_accuracy,
-            report_path=args.report,
-            min_real_accuracy=args.min_real_accuracy,
-        )
     return 2
 
 
@@ -187,9 +156,9 @@ def resume_handoff(given: str) -> int:
     the handoff email gives (looked up among the handoffs) or by its id.
     Only what staff typed is printed back: the id a handle stands for is
     the widget's key to the patient's chat."""
-    from bot.channels.names import split_id
-    from bot.console.handoffs import HandoffQueue
-    from bot.handoff import resume
+    from bot.conversation_ids import split_id
+    from bot.handoff.queue import HandoffQueue
+    from bot.handoff.resume import resume
     from bot.settings import load_settings
 
     settings = load_settings()
@@ -233,7 +202,7 @@ def _by_handle(queue, given: str) -> str | None:
     handle is ``given``."""
     from datetime import datetime, timedelta, timezone
 
-    from bot.channels.names import handle
+    from bot.conversation_ids import handle
 
     recent = queue.since(datetime.now(timezone.utc) - timedelta(days=90))
     for handoff in [*reversed(queue.open()), *reversed(recent)]:

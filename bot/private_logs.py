@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 
-from bot.channels.names import handle
+from bot.conversation_ids import handle
 
 EMAIL = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@([\w-]+(?:\.[\w-]+)+)")
 # Something that starts like a phone number (+, 0 or "(0") and has 8 to 13

@@ -13,6 +13,13 @@ from urllib.parse import urlsplit
 
 from bot import PROJECT_ROOT
 
+# Defaults that the Rasa patches also start with before they are configured
+# (bot/rasa/install.py).
+ACTION_TIMEOUT_SECONDS = 1.5
+MAX_CONCURRENT_MESSAGES = 3
+# The largest body any public route takes (Rasa's webhooks, the website).
+PUBLIC_REQUEST_MAX_SIZE = 64 * 1024
+
 
 @dataclass(frozen=True)
 class SmtpSettings:
@@ -82,7 +89,7 @@ class Settings:
     rasa_port: int
     action_port: int
     model_path: Path
-    # The clinic's facts (hours, fees, phone): bot.clinic.load_clinic reads it.
+    # The clinic's facts (hours, fees, phone): bot.clinic.facts.load_clinic reads it.
     clinic_settings: Path
     tracker_db: Path
     action_endpoint_url: str
@@ -107,7 +114,7 @@ class Settings:
     # How long Rasa waits for a custom action before it apologises.
     action_timeout_seconds: float
     # Days a conversation (since its last message) and a booking request are
-    # kept (bot/retention.py).
+    # kept (bot/privacy/retention.py).
     retention_conversation_days: int
     retention_booking_days: int
     # Messages in work at once per conversation and per client address
@@ -118,7 +125,7 @@ class Settings:
     # console offers a callback; where the console reaches Rasa's HTTP API.
     handoff_wait_seconds: float
     # Handoff requests (each emails staff) per conversation and per client
-    # address in an hour (bot/console/handoffs.py); beyond them, call us.
+    # address in an hour (bot/handoff/queue.py); beyond them, call us.
     handoff_per_conversation: int
     handoff_per_address: int
     rasa_api_url: str
@@ -309,8 +316,12 @@ def load_settings() -> Settings:
         webhook_secret=os.environ.get("BOOKING_WEBHOOK_SECRET") or None,
         outbox_retry_seconds=float(os.environ.get("OUTBOX_RETRY_SECONDS", "60")),
         outbox_backoff_seconds=float(os.environ.get("OUTBOX_BACKOFF_SECONDS", "30")),
-        max_concurrent_messages=_whole_number("MAX_CONCURRENT_MESSAGES", 3, 1),
-        action_timeout_seconds=_seconds("ACTION_TIMEOUT_SECONDS", 1.5),
+        max_concurrent_messages=_whole_number(
+            "MAX_CONCURRENT_MESSAGES", MAX_CONCURRENT_MESSAGES, 1
+        ),
+        action_timeout_seconds=_seconds(
+            "ACTION_TIMEOUT_SECONDS", ACTION_TIMEOUT_SECONDS
+        ),
         retention_conversation_days=_whole_number("RETENTION_CONVERSATION_DAYS", 90, 1),
         retention_booking_days=_whole_number("RETENTION_BOOKING_DAYS", 730, 1),
         flood_per_conversation=_whole_number("FLOOD_PER_CONVERSATION", 5, 1),

@@ -19,7 +19,7 @@ def init_hooks(manager: pluggy.PluginManager) -> None:
 @hookimpl
 def attach_sanic_app_extensions(app) -> None:
     from bot import private_logs
-    from bot.action_auth import require_token
+    from bot.rasa.action_auth import require_token
 
     private_logs.install()
     app.register_middleware(require_token, "request")
@@ -45,7 +45,7 @@ async def start_outbox_retry(app, _loop) -> None:
         retry_forever(deliver, settings.outbox_retry_seconds)
     )
     # Retention: what is past its time is deleted once a day.
-    from bot.retention import DAILY_SECONDS, apply_retention
+    from bot.privacy.retention import DAILY_SECONDS, apply_retention
 
     app.ctx.retention = asyncio.create_task(
         retry_forever(lambda: apply_retention(settings), DAILY_SECONDS, "retention")

@@ -33,7 +33,7 @@ def fresh_admission(monkeypatch) -> None:
     """Each test starts with the message slots a fresh process has, so no
     test depends on another having called ``admission.configure`` before it
     (as one did, and hung when the files ran on separate workers)."""
-    from bot import admission
+    from bot.rasa import admission
     from bot.settings import load_settings
 
     limit = load_settings().max_concurrent_messages
@@ -117,7 +117,7 @@ def private_booking_spool(tmp_path, monkeypatch):
 def private_handoff_queue(tmp_path, monkeypatch):
     """No test may queue handoffs into the project's own var/ database."""
     from actions import services
-    from bot.console.handoffs import HandoffQueue
+    from bot.handoff.queue import HandoffQueue
 
     queue = HandoffQueue(f"sqlite:///{tmp_path / 'handoffs.db'}")
     monkeypatch.setattr(services, "handoff_queue", lambda: queue)
@@ -130,7 +130,7 @@ def any_database(request, tmp_path):
     import os
     import uuid
 
-    from bot.localhost import create_database, drop_database
+    from bot.ops.localhost import create_database, drop_database
 
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'clinic.db'}"
@@ -202,7 +202,7 @@ def store(tmp_path, monkeypatch):
     are collected in ``store.sent`` instead of being mailed."""
     from actions import services
     from bot.booking.store import BookingStore
-    from bot.console.handoffs import HandoffQueue
+    from bot.handoff.queue import HandoffQueue
 
     store = BookingStore(f"sqlite:///{tmp_path / 'clinic.db'}", ("email",))
     queue = HandoffQueue(store.url)

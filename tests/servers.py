@@ -13,8 +13,8 @@ from pathlib import Path
 import requests
 
 from bot import PROJECT_ROOT
-from bot.localhost import create_database, free_port, free_port_block
-from bot.supervisor import children
+from bot.ops.localhost import create_database, free_port, free_port_block
+from bot.ops.supervisor import children
 
 MODEL = PROJECT_ROOT / "models" / "faq.tar.gz"
 TOKEN = "e2e-test-token"

@@ -5,27 +5,42 @@ Patients keep booking over REST through nginx while the runner kill -9s one
 Rasa instance, then an action server, then a Rasa instance twice (the second
 time while it is still starting again). A patient's client retries a
 message once when nginx answers 502/503/504 or the connection fails, as a
-widget or a provider's webhook delivery would. Used by
-``tests/e2e/test_chaos_e2e.py`` (which holds the targets) and by ``make bench``
-(the "failover" row).
+widget or a provider's webhook delivery would. Also here: ``bot cluster
+reload`` under the same load, and SIGTERM to one instance with messages in
+flight.
+
+Each run returns its figures and ``problems()``: what went wrong whatever
+the timing (a booking lost or stored twice, a failed or empty reply, a
+process not serving again within a minute). ``tests/e2e/test_chaos_e2e.py``
+asserts there are none; ``make bench`` runs the same scenarios, reports FAIL
+on any problem and prints the times against their targets
+(bot/bench/report.py).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
+import sqlalchemy as sa
 
+from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.spool import Spool
 from bot.booking.store import BookingStore
-from bot.supervisor import supervisorctl
+from bot.ops.supervisor import supervisorctl
 
 BOOKING = [
     "hi, does dry needling hurt?",
@@ -38,9 +53,13 @@ BOOKING = [
     "yes",
 ]
 RETRY_STATUSES = (502, 503, 504)
-# Targets (issue 13): conversations that end in a booking, seconds until a
-# killed process serves again.
+# Conversations that must end in a booking (issue 13).
 MIN_COMPLETED = 0.99
+# A process that does not serve again within this is broken, not slow; how
+# fast it comes back is a figure of `make bench` (bot/bench/report.py).
+SERVES_AGAIN_SECONDS = 60.0
+# Issue 13's timing target, still asserted by tests/e2e/test_supervised_e2e.py
+# and tests/e2e/test_cluster_services_e2e.py.
 MAX_RECOVERY_SECONDS = 15.0
 SPOOL_WAIT_SECONDS = 60.0
 
@@ -76,7 +95,8 @@ class ChaosResult:
         return self.completed / self.conversations if self.conversations else 0.0
 
     def problems(self) -> list[str]:
-        """Every target this run missed, in words."""
+        """What went wrong, in words; how fast each process came back is a
+        figure, not a problem, unless it did not come back at all."""
         found = []
         if self.completed_share < MIN_COMPLETED:
             found.append(
@@ -84,9 +104,10 @@ class ChaosResult:
                 f"({self.completed_share:.3f} < {MIN_COMPLETED})"
             )
         found += [
-            f"{name} served again only after {seconds:.1f} s"
+            f"{name} did not serve again within {SERVES_AGAIN_SECONDS:.0f} s "
+            f"({seconds:.1f} s)"
             for name, seconds in self.recoveries.items()
-            if seconds > MAX_RECOVERY_SECONDS
+            if seconds > SERVES_AGAIN_SECONDS
         ]
         if self.empty_replies:
             found.append(f"{self.empty_replies} empty replies")
@@ -324,4 +345,285 @@ def count(
         bookings_stored=sum(len(refs) for refs in stored.values()),
         stored_twice=stored_twice,
         lost=lost,
+    )
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """``bot cluster reload`` under a booking load."""
+
+    returncode: int
+    output: str
+    seconds: float
+    # rasa-N -> seconds from leaving nginx to serving the new model
+    instances: dict[str, float]
+    conversations: int
+    completed: int
+    retries: int
+    empty_replies: int
+    failures: list[str]
+
+    def problems(self) -> list[str]:
+        """A reload must cost the patients nothing: not a retry, not an
+        empty reply, not one conversation left without its booking."""
+        found = []
+        if self.returncode != 0:
+            found.append(f"reload exited {self.returncode}: {self.output[-300:]}")
+        if self.failures:
+            found.append(f"{len(self.failures)} failed: {self.failures[:3]}")
+        if self.retries:
+            found.append(f"{self.retries} messages needed a retry")
+        if self.empty_replies:
+            found.append(f"{self.empty_replies} empty replies")
+        if self.completed != self.conversations:
+            found.append(
+                f"{self.completed} of {self.conversations} conversations booked"
+            )
+        return found
+
+    def summary(self) -> str:
+        each = ", ".join(f"{k} {v:.1f} s" for k, v in self.instances.items())
+        return (
+            f"reload took {self.seconds:.1f} s ({each}); {self.completed}/"
+            f"{self.conversations} conversations booked, {self.retries} retries, "
+            f"{self.empty_replies} empty replies, {len(self.failures)} failed"
+        )
+
+
+def reload_under_load(
+    url: str, env: dict[str, str], workers: int = 4, pause: float = 0.1
+) -> ReloadResult:
+    """Patients book through nginx at ``url`` while ``bot cluster reload``
+    (with the cluster's ``env``) restarts each Rasa instance in turn."""
+    patients = Patients(url, workers, pause, f"reload{uuid.uuid4().hex[:6]}")
+    patients.start()
+    lines: list[str] = []
+    left: dict[str, float] = {}
+    instances: dict[str, float] = {}
+    started = time.monotonic()
+    try:
+        reload = subprocess.Popen(
+            [sys.executable, "-m", "bot", "cluster", "reload"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for line in reload.stdout:
+            lines.append(line)
+            name, _, said = line.partition(": ")
+            if said.startswith("out of nginx"):
+                left[name] = time.monotonic()
+            elif said.startswith("serving") and name in left:
+                instances[name] = time.monotonic() - left[name]
+        returncode = reload.wait()
+        seconds = time.monotonic() - started
+    finally:
+        tally = patients.stop()
+    return ReloadResult(
+        returncode=returncode,
+        output="".join(lines),
+        seconds=seconds,
+        instances=instances,
+        conversations=tally.started,
+        completed=tally.completed,
+        retries=tally.retries,
+        empty_replies=tally.empty_replies,
+        failures=list(tally.failures),
+    )
+
+
+@dataclass(frozen=True)
+class DrainResult:
+    """SIGTERM to one Rasa instance with messages in flight."""
+
+    messages: int
+    answered: int
+    # answered after the SIGTERM: in flight when it came
+    answered_after_signal: int
+    # refusals of a connection made after the SIGTERM, by kind
+    refused: dict[str, int]
+    failures: list[str]
+    # senders whose message the instance took in (stored) but never answered
+    unanswered: list[str]
+    stop_seconds: float
+    back_seconds: float
+
+    def problems(self) -> list[str]:
+        """Every message the instance took in is answered; a new one may be
+        refused in any way; the instance stops and serves again."""
+        found = []
+        if self.failures:
+            found.append(f"{len(self.failures)} failed: {self.failures[:3]}")
+        if self.unanswered:
+            found.append(
+                f"{len(self.unanswered)} messages taken in but not answered: "
+                f"{self.unanswered[:3]}"
+            )
+        if not self.answered_after_signal:
+            found.append("no message was in flight at the SIGTERM")
+        if self.stop_seconds > SERVES_AGAIN_SECONDS:
+            found.append(f"still running {SERVES_AGAIN_SECONDS:.0f} s after SIGTERM")
+        if self.back_seconds > SERVES_AGAIN_SECONDS:
+            found.append(f"not serving again within {SERVES_AGAIN_SECONDS:.0f} s")
+        return found
+
+    def summary(self) -> str:
+        return (
+            f"SIGTERM with {self.messages} messages sent: {self.answered} answered "
+            f"({self.answered_after_signal} after the signal), refused "
+            f"{self.refused or 'none'}, {len(self.failures)} failed, "
+            f"{len(self.unanswered)} taken in but unanswered; stopped after "
+            f"{self.stop_seconds:.1f} s, serving again after {self.back_seconds:.1f} s"
+        )
+
+
+def _refusal(error: requests.ConnectionError) -> str:
+    """How a connection made after the SIGTERM was turned away."""
+    text = str(error)
+    if "refused" in text.lower():
+        return "connection refused"
+    if "reset" in text.lower():
+        return "connection reset"
+    return "connection closed"
+
+
+def _held_message(url: str, sender: str) -> tuple[HTTPConnection, bytes]:
+    """A message whose head and first bytes are sent now, the rest later: in
+    the instance's hands for sure when the SIGTERM comes."""
+    body = json.dumps({"sender": sender, "message": "hi"}).encode()
+    address = urlsplit(url)
+    connection = HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.putrequest("POST", "/webhooks/rest/webhook")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders(body[:5])
+    return connection, body[5:]
+
+
+def _replies(status: int, body: bytes) -> list:
+    """The bot's replies in a webhook answer; empty unless a 200 with some."""
+    if status != 200:
+        return []
+    try:
+        replies = json.loads(body)
+    except ValueError:
+        return []
+    return replies if isinstance(replies, list) else []
+
+
+def stopped(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def senders_taken_in(database_url: str, tag: str) -> set[str]:
+    """Senders under ``tag`` whose message is in the tracker store: Rasa
+    saves a turn before it sends the reply, so each was taken in and handled."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text(
+                    "SELECT DISTINCT sender_id FROM events "
+                    "WHERE type_name = 'user' AND sender_id LIKE :senders"
+                ),
+                {"senders": f"rest:{tag}-%"},
+            )
+            return {sender.removeprefix("rest:") for (sender,) in rows}
+    finally:
+        engine.dispose()
+
+
+def sigterm_drain(
+    url: str, run_dir: Path, target: Target, database_url: str, messages: int = 12
+) -> DrainResult:
+    """SIGTERM to ``target`` (a Rasa instance at ``url``, not through nginx)
+    while one message is half sent and ``messages`` more arrive at once."""
+    tag = f"drain{uuid.uuid4().hex[:6]}"
+    held, rest = _held_message(url, f"{tag}-held")
+    # The instance reads the head meanwhile: from then on the message is its.
+    time.sleep(0.5)
+    answered: dict[str, float] = {}
+    refused: Counter[str] = Counter()
+    failures: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(messages + 1)
+
+    def send(n: int) -> None:
+        sender = f"{tag}-{n}"
+        barrier.wait()
+        try:
+            response = requests.post(
+                f"{url}/webhooks/rest/webhook",
+                json={"sender": sender, "message": "hi"},
+                timeout=30,
+            )
+        except requests.ConnectionError as error:
+            with lock:
+                refused[_refusal(error)] += 1
+            return
+        except requests.RequestException as error:
+            with lock:
+                failures.append(f"{sender}: {type(error).__name__}")
+            return
+        replies = _replies(response.status_code, response.content)
+        with lock:
+            if response.status_code == 503:
+                refused["503"] += 1
+            elif replies:
+                answered[sender] = time.monotonic()
+            else:
+                failures.append(
+                    f"{sender}: HTTP {response.status_code} {response.text:.80}"
+                )
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(messages)]
+    for thread in threads:
+        thread.start()
+    pid = pid_of(run_dir, target.program)
+    if pid is None:
+        raise RuntimeError(f"{target.program} is not running")
+    barrier.wait()
+    time.sleep(0.05)
+    signalled = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    time.sleep(0.3)
+    try:
+        held.send(rest)
+        response = held.getresponse()
+        if _replies(response.status, response.read()):
+            with lock:
+                answered[f"{tag}-held"] = time.monotonic()
+        else:
+            with lock:
+                failures.append(f"the half-sent message: HTTP {response.status}")
+    except (OSError, HTTPException) as error:
+        with lock:
+            failures.append(f"the half-sent message: {type(error).__name__}")
+    finally:
+        held.close()
+    for thread in threads:
+        thread.join(60)
+    stop_deadline = signalled + SERVES_AGAIN_SECONDS + 30
+    while not stopped(pid) and time.monotonic() < stop_deadline:
+        time.sleep(0.05)
+    stop_seconds = time.monotonic() - signalled
+    back_seconds = seconds_until_serving(
+        run_dir, target.program, pid, target.health_url, signalled
+    )
+    taken_in = senders_taken_in(database_url, tag)
+    return DrainResult(
+        messages=messages + 1,
+        answered=len(answered),
+        answered_after_signal=sum(at > signalled for at in answered.values()),
+        refused=dict(refused),
+        failures=failures,
+        unanswered=sorted(taken_in - set(answered)),
+        stop_seconds=stop_seconds if stopped(pid) else float("inf"),
+        back_seconds=back_seconds,
     )

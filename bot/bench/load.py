@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from bot.bench.stats import Sample
-from bot.resilience import APOLOGY_PREFIX
+from bot.rasa.resilience import APOLOGY_PREFIX
 
 WEBHOOK = "/webhooks/rest/webhook"
 

@@ -1,6 +1,11 @@
-"""The benchmark's table, targets, JSON report and plot.
+"""The benchmark's table, targets, scenario verdicts, JSON report and plot.
 
-Everything but ``plot`` is pure, so the figures a reader sees are unit-tested.
+A target is a figure (a time, a size, a rate) checked against a goal and
+printed as met or NOT met. A scenario verdict says whether a part of the run
+did what it was meant to (bookings completed and stored, no failed request,
+apology or lost booking): any part that did not is a FAIL, and the bench
+exits non-zero, since its figures then measure a broken run. Everything but
+``plot`` is pure, so what a reader sees is unit-tested.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Target:
-    """A goal from issue 5, checked against one figure."""
+    """A goal for one figure (issue 5; recovery, reload and drain issue 25)."""
 
     key: str
     op: str
@@ -47,16 +52,16 @@ TARGETS = (
     Target("levels.1.p95_ms", "<=", 40, "≤ 40 ms"),
     Target("levels.50.throughput_per_s", ">=", 100, "≥ 100/s"),
     Target("levels.50.p95_ms", "<=", 500, "≤ 500 ms"),
-    Target("levels.50.error_rate", "<=", 0, "no errors"),
     Target("memory_mb.rasa_per_process_peak", "<=", 650, "≤ 650 MB"),
     Target("training_seconds", "<=", 90, "≤ 90 s"),
     Target("first_answer_seconds", "<=", 10, "≤ 10 s"),
-    # Issue 13: kill -9 under a booking load.
-    Target("failover.completed_share", ">=", 0.99, "≥ 99 %"),
-    Target("failover.worst_recovery_seconds", "<=", 15, "≤ 15 s"),
-    Target("failover.lost", "<=", 0, "none"),
-    Target("failover.stored_twice", "<=", 0, "none"),
-    Target("failover.empty_replies", "<=", 0, "none"),
+    # kill -9 under a booking load: back to serving (issue 25).
+    Target("failover.worst_recovery_seconds", "<=", 10, "≤ 10 s"),
+    # `bot cluster reload`: each instance out of nginx until it serves again.
+    Target("reload.slowest_instance_seconds", "<=", 15, "≤ 15 s"),
+    # SIGTERM to an instance with messages in flight: stopped, serving again.
+    Target("drain.stop_seconds", "<=", 5, "≤ 5 s"),
+    Target("drain.back_serving_seconds", "<=", 10, "≤ 10 s"),
 )
 
 
@@ -105,7 +110,14 @@ def rows(levels: Sequence[int]) -> list[Row]:
             "failover.worst_recovery_seconds",
             "failover: slowest return to serving (s)",
         ),
-        Row("failover.lost", "failover: bookings lost / stored twice", "{:.0f}"),
+        Row("failover.lost", "failover: bookings lost", "{:.0f}"),
+        Row(
+            "reload.slowest_instance_seconds",
+            "reload: slowest instance out of nginx (s)",
+        ),
+        Row("reload.seconds", "reload: whole cluster (s)"),
+        Row("drain.stop_seconds", "SIGTERM: until the instance stopped (s)"),
+        Row("drain.back_serving_seconds", "SIGTERM: until it serves again (s)"),
     ]
 
 
@@ -128,17 +140,75 @@ def build_report(settings: dict, models: dict[str, dict]) -> dict:
     }
 
 
+def _level_problems(level: dict) -> list[str]:
+    found = []
+    if level.get("requests") == 0:
+        found.append("no request measured")
+    if level.get("errors"):
+        kinds = level.get("errors_by_kind") or {}
+        found.append(f"{level['errors']} of {level.get('requests')} failed {kinds}")
+    if level.get("apologies"):
+        found.append(f"{level['apologies']} apologies for a failed action")
+    return found
+
+
+def _booking_problems(bookings: dict) -> list[str]:
+    confirmed = bookings["confirmed_in_replies"]
+    found = []
+    if bookings["stored"] < confirmed:
+        found.append(f"{confirmed} confirmed but {bookings['stored']} stored")
+    if bookings["emails_received"] < confirmed:
+        found.append(f"{confirmed} confirmed but {bookings['emails_received']} emails")
+    return found
+
+
+def scenarios(report: dict) -> dict[str, list[str]]:
+    """Each part of the run that was measured, with what went wrong in it
+    (an empty list: the part did what it was meant to)."""
+    parts: dict[str, list[str]] = {}
+    for name, metrics in report["models"].items():
+        parts[f"{name}: serving"] = [metrics["error"]] if "error" in metrics else []
+        for users, level in metrics.get("levels", {}).items():
+            parts[f"{name}: load, {users} users"] = _level_problems(level)
+        if "bookings" in metrics:
+            parts[f"{name}: bookings"] = _booking_problems(metrics["bookings"])
+        for part in ("failover", "reload", "drain"):
+            if part in metrics:
+                parts[f"{name}: {part}"] = list(metrics[part].get("problems", []))
+    if "long_conversation" in report:
+        parts["long conversation"] = list(report["long_conversation"]["problems"])
+    return parts
+
+
+def exit_code(report: dict) -> int:
+    """Non-zero when any part of the run failed its own scenario."""
+    return 1 if any(scenarios(report).values()) else 0
+
+
+def format_scenarios(report: dict) -> str:
+    """One line per part, ``ok`` or ``FAIL`` with why, then the verdict."""
+    parts = scenarios(report)
+    width = max((len(part) for part in parts), default=0)
+    lines = [
+        f"{part.ljust(width)}  " + ("FAIL: " + "; ".join(found) if found else "ok")
+        for part, found in parts.items()
+    ]
+    failed = sum(bool(found) for found in parts.values())
+    lines.append(f"FAIL: {failed} of {len(parts)} parts" if failed else "every part ok")
+    return "\n".join(lines)
+
+
 def _cell(value, fmt: str) -> str:
     return "–" if value is None else fmt.format(value)
 
 
 def _verdict(passed: bool | None) -> str:
-    return {True: "PASS", False: "FAIL", None: "n/a"}[passed]
+    return {True: "met", False: "NOT met", None: "n/a"}[passed]
 
 
 def format_table(report: dict) -> str:
-    """Rows: the metrics; columns: ours, stock, their ratio, and issue 5's
-    target with ours checked against it."""
+    """Rows: the metrics; columns: ours, stock, their ratio, and the target
+    with ours checked against it (met / NOT met)."""
     models = report["models"]
     ours, stock = models.get("ours", {}), models.get("stock", {})
     targets = {t["metric"]: t for t in report["targets"].get("ours", [])}

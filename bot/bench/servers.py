@@ -23,11 +23,11 @@ import requests
 from aiosmtpd.controller import Controller
 
 from bot import PROJECT_ROOT
-from bot.localhost import free_port, free_port_block
+from bot.ops.localhost import free_port, free_port_block
 
 PYTHON = sys.executable
-# Training needs none of bot/extensions.py; bot.rasa_server applies it anyway.
-RASA = [sys.executable, "-m", "bot.rasa_server"]
+# Training needs none of bot/rasa/extensions.py; bot.rasa.server applies it anyway.
+RASA = [sys.executable, "-m", "bot.rasa.server"]
 # What the Makefile retrains models/faq.tar.gz on, besides the config.
 TRAINING_INPUTS = (
     "domain.yml",
@@ -99,10 +99,10 @@ def train(config: Path, name: str, out_dir: Path, log: Path) -> float:
 
 
 def holdout_accuracy(model: Path, report: Path, log: Path) -> float | None:
-    """Score with ``bot evaluate`` (its leak check included) in its own process,
+    """Score with ``tools.evaluate`` (its leak check included) in its own process,
     so TensorFlow never loads into the process that generates the load."""
     command = [
-        PYTHON, "-m", "bot", "evaluate", str(PROJECT_ROOT / "tests/nlu/holdout.yml"),
+        PYTHON, "-m", "tools.evaluate", str(PROJECT_ROOT / "tests/nlu/holdout.yml"),
         "--model", str(model), "--min-accuracy", "0", "--report", str(report),
     ]  # fmt: skip
     with log.open("w") as output:
@@ -145,7 +145,7 @@ ACTION_FAILURE = re.compile(r"custom action (\w+) failed \((\w+)")
 
 
 def action_failures(log: str) -> dict[str, int]:
-    """Custom-action calls ``bot.resilience`` gave up on (and apologised for),
+    """Custom-action calls ``bot.rasa.resilience`` gave up on (and apologised for),
     by action and reason, from a deployment's log."""
     counts = Counter(f"{a} {why}" for a, why in ACTION_FAILURE.findall(log))
     return dict(sorted(counts.items()))
@@ -178,7 +178,7 @@ def descendants(root: int) -> list[int]:
 def role(cmdline: list[str]) -> str | None:
     """Which part of the deployment a command line is; None if not one of ours."""
     joined = " ".join(cmdline)
-    if "bot.rasa_server" in joined:
+    if "bot.rasa.server" in joined:
         return "rasa"
     if "-m rasa_sdk" in joined or "run actions" in joined:
         return "action_server"

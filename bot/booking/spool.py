@@ -20,7 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from bot.booking.reference import new_reference
 from bot.booking.store import Booking, BookingRequest, BookingStore
-from bot.channels.names import handle
+from bot.conversation_ids import handle
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from sqlalchemy import (
     Boolean,
@@ -27,7 +26,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
     delete,
     false,
     func,
@@ -42,7 +40,8 @@ from sqlalchemy.orm import Session, declarative_base, relationship, sessionmaker
 from bot import migrations
 from bot.booking.contact import normalise_email, normalise_phone
 from bot.booking.reference import new_reference
-from bot.channels.names import handle
+from bot.conversation_ids import handle
+from bot.db import as_utc, utcnow
 
 Base = declarative_base()
 STATUSES = ("new", "contacted", "booked", "declined", "closed")
@@ -50,17 +49,6 @@ NOTE_MAX = 2000
 TARGETS = ("email", "webhook")
 MAX_BACKOFF = timedelta(hours=1)
 CLAIM_LEASE = timedelta(minutes=2)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything stored here is UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 class BookingRow(Base):
@@ -240,14 +228,6 @@ class PendingNotification:
     @property
     def label(self) -> str:
         return self.booking.reference if self.booking else self.message.subject
-
-
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if str(path) not in ("", ":memory:"):
-            path.parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, future=True, pool_pre_ping=True)
 
 
 # The outbox target of messages to staff.

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import dateparser
 
-from bot.clinic import DAYS, Clinic
+from bot.clinic.facts import DAYS, Clinic
 
 ANY_TIME = re.compile(
     r"\b(any\s*time|whenever|asap|as soon as possible|soonest|no preference|"

@@ -14,6 +14,15 @@ from urllib.parse import parse_qsl, urlparse
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator, add_port, remove_port
 
+MISSING = "send the API token as 'Authorization: Bearer <token>'"
+
+
+def bearer_matches(header: str | None, token: str) -> bool:
+    """The ``Authorization`` header carries ``token`` (Rasa's HTTP API and
+    the REST channel with ``REST_ACCESS=token``)."""
+    given = (header or "").encode("utf8")
+    return hmac.compare_digest(given, f"Bearer {token}".encode())
+
 
 def same_secret(expected: str, given: str | None) -> bool:
     """Whether a shared secret sent in a header or query matches ours."""

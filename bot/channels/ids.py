@@ -24,7 +24,7 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
-from bot.channels.names import conversation_id, provider_id
+from bot.conversation_ids import conversation_id, provider_id
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from rasa.core.lock_store import LockError
 from bot.channels._questions import answer_each_question
 from bot.channels.floods import LOCK_REPLY
 from bot.channels.ids import namespaced
-from bot.channels.names import NAMESPACES
+from bot.conversation_ids import NAMESPACES
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[UserMessage], Awaitable[Any]]

@@ -26,7 +26,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.api_auth import MISSING, bearer_matches
+from bot.channels._signatures import MISSING, bearer_matches
 from bot.channels.floods import client_address, floods, too_many, with_client
 from bot.channels.incoming import (
     EMPTY_REPLY,
@@ -34,8 +34,8 @@ from bot.channels.incoming import (
     has_invisible,
     incoming,
 )
-from bot.channels.names import conversation_id
 from bot.channels.too_large import answer_too_large_as_json
+from bot.conversation_ids import conversation_id
 
 logger = logging.getLogger(__name__)
 

@@ -43,8 +43,8 @@ from socketio import AsyncRedisManager, AsyncServer
 from bot.channels.floods import BUSY_REPLY, client_address, floods, with_client
 from bot.channels.ids import WidgetIds
 from bot.channels.incoming import incoming
-from bot.channels.names import conversation_id
 from bot.channels.too_large import answer_too_large_as_json
+from bot.conversation_ids import conversation_id
 
 logger = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from bot.channels._signatures import twilio_params, valid_twilio_signature
 from bot.channels._text import split_text
 from bot.channels.floods import floods, too_many
 from bot.channels.incoming import incoming
-from bot.channels.names import conversation_id
 from bot.channels.replays import first_delivery
+from bot.conversation_ids import conversation_id
 
 logger = logging.getLogger(__name__)
 

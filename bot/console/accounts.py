@@ -47,7 +47,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from bot import migrations
-from bot.booking.store import as_utc
+from bot.db import as_utc
 
 # Failures from one client address, and for one email, before each waits.
 ADDRESS_FREE_FAILURES = 10

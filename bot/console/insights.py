@@ -30,9 +30,9 @@ from sqlalchemy import create_engine, inspect, text
 
 from bot.booking.store import BookingStore
 from bot.console import Console, download
-from bot.console.handoffs import ACTIVE, MISSED, RETURNED, HandoffQueue
 from bot.console.people import only
 from bot.console.topics import title
+from bot.handoff.queue import ACTIVE, MISSED, RETURNED, HandoffQueue
 from bot.private_logs import mask
 
 # A name given after a cue ("my name is Priya Sharma", "call me Jess"):

@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.booking.store import utcnow
-from bot.channels.names import channel_of, handle
 from bot.console import Console
 from bot.console.accounts import Session
-from bot.console.handoffs import ACTIVE, WAITING, Handoff, HandoffError, HandoffQueue
-from bot.rasa_api import RasaAPI, RasaAPIError
+from bot.conversation_ids import channel_of, handle
+from bot.db import utcnow
+from bot.handoff.queue import ACTIVE, WAITING, Handoff, HandoffError, HandoffQueue
+from bot.handoff.rasa_api import RasaAPI, RasaAPIError
 
 logger = logging.getLogger(__name__)
 TIMER = web.AppKey("handoff_timer", asyncio.Task)

@@ -24,10 +24,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from bot.booking.contact import normalise_email, normalise_phone
-from bot.channels.names import handle
 from bot.console import Console, download
 from bot.console.accounts import Session
-from bot.privacy import Person, delete_person, export_person, find_person
+from bot.conversation_ids import handle
+from bot.privacy.requests import Person, delete_person, export_person, find_person
 from bot.private_logs import mask
 
 RESULT_KEY = re.compile(r"[A-Za-z0-9_-]{20,64}")

@@ -49,11 +49,11 @@ from bot.console.accounts import (
     Throttled,
     unlock_url,
 )
-from bot.console.handoffs import HandoffQueue
 from bot.console.people import only
+from bot.handoff.queue import HandoffQueue
+from bot.handoff.rasa_api import RasaAPI
 from bot.notify.mail import send_mail
-from bot.privacy import Conversations
-from bot.rasa_api import RasaAPI
+from bot.privacy.requests import Conversations
 from bot.settings import SmtpSettings
 
 SESSION_COOKIE = "staff_session"

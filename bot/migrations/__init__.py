@@ -19,10 +19,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import Column, DateTime, MetaData, String, Table, inspect
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
+
+from bot.db import make_engine
 
 HERE = Path(__file__).parent
 # The revision whose tables ``create_all`` used to make.
@@ -54,11 +56,22 @@ def _upgrade(connection: Connection) -> None:
     if "alembic_version" not in tables and "booking_requests" in tables:
         # Made by create_all before migrations: the first revision's tables,
         # the provider message ids possibly missing (made on first use).
-        from bot.channels.replays import metadata as replay_tables
-
-        replay_tables.create_all(connection)
+        _legacy_replay_table().create_all(connection)
         command.stamp(cfg, FIRST)
     command.upgrade(cfg, "head")
+
+
+def _legacy_replay_table() -> MetaData:
+    """The provider message ids' table as the first revision has it."""
+    metadata = MetaData()
+    Table(
+        "inbound_messages",
+        metadata,
+        Column("provider", String(16), primary_key=True),
+        Column("message_id", String(128), primary_key=True),
+        Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+    )
+    return metadata
 
 
 def connect(url: str) -> Engine:
@@ -67,8 +80,6 @@ def connect(url: str) -> Engine:
     action servers starting on an empty database take turns here; without
     that the loser's CREATE failed as a duplicate and its bookings all went
     to the spool."""
-    from bot.booking.store import make_engine
-
     engine = make_engine(url)
     try:
         upgrade(engine)

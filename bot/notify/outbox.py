@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.booking.spool import Spool, drain
 from bot.booking.store import STAFF_EMAIL, Booking, BookingStore, StaffMessage
-from bot.clinic import Clinic
+from bot.clinic.facts import Clinic
 from bot.notify.mail import send_mail
 from bot.notify.webhook import post_signed
 from bot.settings import Settings

@@ -21,15 +21,14 @@ from aiohttp import web
 
 from bot import PROJECT_ROOT
 from bot.booking.store import BookingStore
-from bot.clinic import Clinic, load_clinic
+from bot.clinic.facts import Clinic, load_clinic
 from bot.console import live
 from bot.console import web as console
 from bot.console.accounts import Accounts
-from bot.console.handoffs import HandoffQueue
-from bot.privacy import Conversations
-from bot.rasa_api import RasaAPI
-from bot.serve import PUBLIC_REQUEST_MAX_SIZE
-from bot.settings import Settings, load_settings
+from bot.handoff.queue import HandoffQueue
+from bot.handoff.rasa_api import RasaAPI
+from bot.privacy.requests import Conversations
+from bot.settings import PUBLIC_REQUEST_MAX_SIZE, Settings, load_settings
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = PROJECT_ROOT / "node_modules"

@@ -12,7 +12,7 @@ import pytest
 from bot import PROJECT_ROOT
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
-from bot.channels.names import handle
+from bot.conversation_ids import handle
 from tests.servers import TOKEN, wait_for_mail
 
 

@@ -25,13 +25,13 @@ from tests.standins import (
 TWILIO_SID = "AC" + "0" * 32
 TWILIO_TOKEN = "twilio-auth-token"
 CLINIC_NUMBER = "+14155238886"
-TWILIO_PUBLIC_URL = "https://bot.clinic.example/webhooks/whatsapp/webhook"
+TWILIO_PUBLIC_URL = "https://bot.clinic.facts.example/webhooks/whatsapp/webhook"
 FB_SECRET = "fb-app-secret"
 FB_VERIFY = "fb-verify-token"
 FB_PAGE_TOKEN = "fb-page-token"
 TG_TOKEN = "123456789:AAE-clinic-test-token"
 TG_SECRET = "tg-secret-token"
-TG_PUBLIC_URL = "https://bot.clinic.example/webhooks/telegram/webhook"
+TG_PUBLIC_URL = "https://bot.clinic.facts.example/webhooks/telegram/webhook"
 HURT_PAYLOADS = ["/faq_side_effects", "/faq_aftercare", "/book_appointment"]
 
 

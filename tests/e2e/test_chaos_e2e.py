@@ -5,6 +5,10 @@ with PostgreSQL and Redis. Patients book over REST while one Rasa instance,
 then an action server, then a Rasa instance twice (the second time while it
 loads its model) are killed. A widget conversation outlives the death of the
 instance its socket was on. Bounded: about two minutes, loopback only.
+
+The tests assert behaviour, with time bounds only a defect exceeds (serving
+again within a minute); how fast recovery, reload and drain are is a figure
+of `make bench`, against its target (docs/benchmark.md).
 """
 
 from __future__ import annotations
@@ -12,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,11 +25,10 @@ import pytest
 import requests
 import socketio
 
-from bot import PROJECT_ROOT
 from bot.bench import chaos
 from bot.booking.store import BookingStore
-from bot.rasa_api import RasaAPI
-from bot.supervisor import children
+from bot.handoff.rasa_api import RasaAPI
+from bot.ops.supervisor import children
 from tests.servers import MODEL, TOKEN, Cluster, fresh_postgres_database
 
 pytestmark = pytest.mark.slow
@@ -72,8 +73,7 @@ def test_bookings_survive_kill_9_of_rasa_and_the_action_server(cluster):
     print(result.summary())
     assert result.conversations >= 50, result.summary()
     assert result.problems() == [], (result.summary(), result.failures[:10])
-    for name, seconds in result.recoveries.items():
-        assert seconds <= chaos.MAX_RECOVERY_SECONDS, (name, seconds)
+    assert len(result.recoveries) == 3, result.recoveries
     # Every process is back, under the same supervisor.
     for target in rasa + actions:
         assert chaos.pid_of(cluster.run_dir, target.program), target.program
@@ -139,7 +139,7 @@ def test_a_widget_conversation_outlives_its_instance(cluster):
                 chaos.seconds_until_serving(
                     cluster.run_dir, target.program, pid, target.health_url, killed_at
                 )
-                <= chaos.MAX_RECOVERY_SECONDS
+                <= chaos.SERVES_AGAIN_SECONDS
             )
         assert any("email" in r for r in widget.say("0412 345 678"))
         widget.say("skip")
@@ -186,14 +186,17 @@ def test_a_staff_reply_through_either_instance_reaches_the_widget(cluster):
 
 def test_a_chaos_run_counts_a_stored_twice_and_a_lost_booking(cluster):
     """The counting itself: a reference shown but not stored is lost; two
-    stored for one conversation are stored twice."""
+    stored for one conversation are stored twice. A slow return to serving
+    is a figure, not a problem; never serving again is one."""
     tag = f"count{uuid.uuid4().hex[:6]}"
     tally = chaos.Tally(started=2, completed=2)
     tally.references = {f"{tag}-0-a": "DN-ZZZZ", f"{tag}-0-b": "DN-YYYY"}
-    result = chaos.count(tally, cluster.database_url, tag, {"rasa-1 killed": 16.0})
+    recoveries = {"rasa-1 killed": 16.0, "actions-1 killed": float("inf")}
+    result = chaos.count(tally, cluster.database_url, tag, recoveries)
     assert result.lost == 2 and result.stored_twice == 0
     problems = " ".join(result.problems())
-    assert "not stored" in problems and "16.0 s" in problems
+    assert "not stored" in problems and "actions-1 killed did not serve" in problems
+    assert "rasa-1" not in problems
 
 
 @pytest.mark.parametrize("which", ["master", "its parent"])
@@ -207,7 +210,7 @@ def test_nginx_killed_serves_again_and_leaves_no_worker_behind(cluster, which):
     seconds = chaos.seconds_until_serving(
         cluster.run_dir, "nginx", parent, f"{cluster.urls[0]}/", killed_at
     )
-    assert seconds <= chaos.MAX_RECOVERY_SECONDS, seconds
+    assert seconds <= chaos.SERVES_AGAIN_SECONDS, seconds
     for pid in [master, *workers]:
         assert not running(pid), f"{pid} of the killed nginx still runs"
     assert requests.post(
@@ -227,69 +230,27 @@ def running(pid: int) -> bool:
 
 def test_cluster_reload_restarts_every_instance_without_a_failed_request(cluster):
     """How a clinic ships new answers: ``bot cluster reload`` while patients
-    keep asking; no request may fail or come back empty."""
+    keep asking; no request may fail, need a retry or come back empty."""
     before = [chaos.pid_of(cluster.run_dir, f"rasa-{i}") for i in (1, 2)]
-    patients = chaos.Patients(cluster.urls[0], workers=4, pause=0.1, tag="reload")
-    patients.start()
-    try:
-        reload = subprocess.run(
-            [sys.executable, "-m", "bot", "cluster", "reload"],
-            cwd=PROJECT_ROOT,
-            env=cluster.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    finally:
-        tally = patients.stop()
-    assert reload.returncode == 0, reload.stdout + reload.stderr
+    result = chaos.reload_under_load(cluster.urls[0], cluster.env)
+    print(result.summary())
     after = [chaos.pid_of(cluster.run_dir, f"rasa-{i}") for i in (1, 2)]
     assert all(after) and not set(after) & set(before), (before, after)
-    assert tally.started >= 8
-    assert tally.failures == [] and tally.retries == 0, tally.failures[:5]
-    assert tally.empty_replies == 0
-    assert tally.completed == tally.started
+    assert set(result.instances) == {"rasa-1", "rasa-2"}, result.output
+    assert result.conversations >= 8, result.summary()
+    assert result.problems() == [], result.summary()
 
 
 def test_sigterm_answers_the_messages_already_received(cluster):
     """A Rasa instance told to stop (SIGTERM: a rolling restart, a scale-in)
-    first answers what it already received; only new connections are refused."""
-    url = cluster.urls[1]
-    results: list[object] = []
-    started = threading.Barrier(13)
-
-    def send(n: int) -> None:
-        started.wait()
-        try:
-            response = requests.post(
-                f"{url}/webhooks/rest/webhook",
-                json={"sender": f"drain-{n}-{uuid.uuid4().hex[:6]}", "message": "hi"},
-                timeout=30,
-            )
-            results.append((time.monotonic(), response.status_code, response.json()))
-        except requests.ConnectionError as error:
-            results.append(error)
-
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(12)]
-    for thread in threads:
-        thread.start()
-    pid = chaos.pid_of(cluster.run_dir, "rasa-1")
-    started.wait()
-    time.sleep(0.05)
-    signalled = time.monotonic()
-    os.kill(pid, signal.SIGTERM)
-    for thread in threads:
-        thread.join(60)
-    answered = [r for r in results if isinstance(r, tuple)]
-    refused = [r for r in results if not isinstance(r, tuple)]
-    assert all(status == 200 and replies for _, status, replies in answered), answered
-    assert any(at > signalled for at, _, _ in answered), "nothing was in flight"
-    for error in refused:
-        assert "Connection refused" in str(error), error
+    first answers every message it already took in; a new connection may be
+    refused in any way (refused, reset, closed, 503)."""
     rasa, _ = targets(cluster)
-    assert (
-        chaos.seconds_until_serving(
-            cluster.run_dir, "rasa-1", pid, rasa[0].health_url, signalled
-        )
-        <= 60
+    result = chaos.sigterm_drain(
+        cluster.urls[1], cluster.run_dir, rasa[0], cluster.database_url
     )
+    print(result.summary())
+    assert result.problems() == [], result.summary()
+    assert result.answered + sum(result.refused.values()) == result.messages
+    # The half-sent message at least was in the instance's hands.
+    assert result.answered_after_signal >= 1, result.summary()

@@ -18,8 +18,8 @@ import redis
 from sqlalchemy import create_engine, text
 
 from bot.bench import chaos
-from bot.localhost import stored_bookings
-from bot.supervisor import children
+from bot.ops.localhost import stored_bookings
+from bot.ops.supervisor import children
 from tests.servers import MODEL, Cluster, say
 
 pytestmark = pytest.mark.slow

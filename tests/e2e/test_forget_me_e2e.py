@@ -14,7 +14,7 @@ import uuid
 from sqlalchemy import create_engine, inspect, text
 
 from bot import PROJECT_ROOT
-from bot.channels.names import handle
+from bot.conversation_ids import handle
 from tests.chat import message_text
 from tests.servers import TOKEN, wait_for_mail
 

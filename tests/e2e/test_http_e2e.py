@@ -77,7 +77,7 @@ def test_personal_question_goes_to_a_physio(servers):
 
 
 def test_a_cost_question_is_answered_from_the_clinics_file(servers):
-    from bot.clinic import load_clinic
+    from bot.clinic.facts import load_clinic
 
     clinic = load_clinic(PROJECT_ROOT / "clinic.yml")  # these servers' settings
     question = "how much does it cost with my health fund"

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from bot.console.accounts import AccountError, Accounts
-from bot.console.handoffs import HandoffQueue
+from bot.handoff.queue import HandoffQueue
 from tests.chat import Chat, all_channels_env, collect, fold
 from tests.servers import MODEL, Servers
 

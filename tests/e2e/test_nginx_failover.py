@@ -9,9 +9,9 @@ import subprocess
 
 import requests
 
-from bot.cluster import nginx_binary, nginx_config
-from bot.localhost import free_port
-from bot.supervisor import wait_for
+from bot.ops.cluster import nginx_binary, nginx_config
+from bot.ops.localhost import free_port
+from bot.ops.supervisor import wait_for
 from tests.standins import DroppingActionServer
 
 ANSWER = {"events": [], "responses": []}

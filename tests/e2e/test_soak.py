@@ -79,7 +79,7 @@ def server_memory(servers) -> dict[str, int]:
     memory = {}
     for pid in descendants(servers.process.pid):
         line = command_line(pid)
-        if "bot.rasa_server" in line:
+        if "bot.rasa.server" in line:
             memory["rasa"] = rss_kib(pid)
         elif "-m rasa_sdk" in line:
             memory["actions"] = rss_kib(pid)

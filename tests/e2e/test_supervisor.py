@@ -1,4 +1,4 @@
-"""bot.supervisor on its own: real supervisord, real processes, real signals.
+"""bot.ops.supervisor on its own: real supervisord, real processes, real signals.
 
 A killed supervisord is started again with its programs; the wrapper every
 program starts through drops to another user and refuses bad arguments.
@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 
 from bot import PROJECT_ROOT
-from bot.localhost import free_port
-from bot.supervisor import Program, children, config_text, supervisorctl, wait_for
+from bot.ops.localhost import free_port
+from bot.ops.supervisor import Program, children, config_text, supervisorctl, wait_for
 
 GUARDIAN = """
 import sys
 from pathlib import Path
-from bot.supervisor import Program, run
+from bot.ops.supervisor import Program, run
 port, directory = sys.argv[1], Path(sys.argv[2])
 program = Program(
     "web", [sys.executable, "-m", "http.server", port, "--bind", "127.0.0.1"],
@@ -119,7 +119,7 @@ def test_a_program_runs_as_its_user(tmp_path, mode):
         [
             sys.executable,
             "-m",
-            "bot.supervisor",
+            "bot.ops.supervisor",
             mode,
             str(write_env(tmp_path / "e")),
             "--user",
@@ -155,7 +155,7 @@ def test_a_program_runs_as_its_user(tmp_path, mode):
 def test_bad_wrapper_arguments_get_the_usage(tmp_path, arguments):
     arguments = [str(write_env(tmp_path / "e")) if a == "ENV" else a for a in arguments]
     result = subprocess.run(
-        [sys.executable, "-m", "bot.supervisor", *arguments],
+        [sys.executable, "-m", "bot.ops.supervisor", *arguments],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -170,7 +170,7 @@ def test_reap_returns_the_programs_exit_status(tmp_path):
         [
             sys.executable,
             "-m",
-            "bot.supervisor",
+            "bot.ops.supervisor",
             "reap",
             str(write_env(tmp_path / "e")),
             "--",

@@ -208,7 +208,7 @@ class TestHandoff:
 
         from actions import handoff
         from actions.booking import pending_deliveries
-        from bot.channels.names import handle
+        from bot.conversation_ids import handle
 
         monkeypatch.setattr(handoff, "now", lambda: self.at(10))
         history = [user_event("does it hurt", "faq_does_it_hurt")]

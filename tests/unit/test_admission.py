@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from bot import admission, extensions
-from bot.admission import Slots
+from bot.rasa import admission, extensions
+from bot.rasa.admission import Slots
 
-# What the admission patch calls next (bot/extensions.py keeps it).
+# What the admission patch calls next (bot/rasa/extensions.py keeps it).
 ORIGINALS = extensions._originals
-RUN = "bot.admission:run_action_without_slot"
+RUN = "bot.rasa.admission:run_action_without_slot"
 
 
 async def test_waiters_are_served_in_arrival_order_returning_first():
@@ -70,7 +70,7 @@ def test_a_limit_below_one_is_refused():
 def one_at_a_time(monkeypatch):
     """The lock store around a fake processor and action, as Rasa's agent
     handles a message: inside ``lock_store.lock``; one message at a time."""
-    from bot.locks import AdmittingInMemoryLockStore
+    from bot.rasa.locks import AdmittingInMemoryLockStore
 
     log = []
     store = AdmittingInMemoryLockStore()
@@ -149,7 +149,7 @@ async def test_the_redis_lock_store_admits_too(monkeypatch):
     holding the lock waits for a place like any other."""
     import os
 
-    from bot.locks import AtomicRedisLockStore
+    from bot.rasa.locks import AtomicRedisLockStore
 
     url = os.environ.get("TEST_REDIS_URL")
     if not url:

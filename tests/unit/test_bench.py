@@ -21,7 +21,7 @@ from bot.bench.report import (
 )
 from bot.bench.servers import MemorySampler, action_failures, role, server_roles
 from bot.bench.stats import Sample, percentile, ratio, summarize
-from bot.resilience import apology_text
+from bot.rasa.resilience import apology_text
 
 SETTINGS = {"levels": [1, 10, 50]}
 
@@ -230,7 +230,7 @@ def test_the_same_seed_gives_the_same_scripts():
 @pytest.mark.parametrize(
     "cmdline, expected",
     [
-        (["/v/bin/python", "-m", "bot.rasa_server", "run", "--port", "1"], "rasa"),
+        (["/v/bin/python", "-m", "bot.rasa.server", "run", "--port", "1"], "rasa"),
         (
             ["/v/bin/python", "/v/bin/rasa", "run", "actions", "--actions"],
             "action_server",
@@ -248,7 +248,7 @@ def test_process_roles(cmdline, expected):
 
 
 def test_forks_of_a_server_are_not_servers():
-    rasa = ["/v/bin/python", "-m", "bot.rasa_server", "run"]
+    rasa = ["/v/bin/python", "-m", "bot.rasa.server", "run"]
     processes = [
         (10, 1, ["/v/bin/python", "-m", "bot", "cluster"]),
         (11, 10, rasa),
@@ -297,12 +297,12 @@ def test_stock_config_is_rasas_default():
 
 def test_action_failures_are_counted_from_the_log():
     log = (
-        "2026-11-24 04:41:14 ERROR    bot.resilience  - custom action "
+        "2026-11-24 04:41:14 ERROR    bot.rasa.resilience  - custom action "
         "validate_booking_form failed (TimeoutError: ); apologising\n"
         "2026-11-24 04:41:15 INFO     rasa.core  - something else\n"
-        "2026-11-24 04:41:16 ERROR    bot.resilience  - custom action "
+        "2026-11-24 04:41:16 ERROR    bot.rasa.resilience  - custom action "
         "validate_booking_form failed (TimeoutError: ); apologising\n"
-        "2026-11-24 04:41:17 ERROR    bot.resilience  - custom action "
+        "2026-11-24 04:41:17 ERROR    bot.rasa.resilience  - custom action "
         "action_submit_booking failed (ClientConnectorError: refused); apologising\n"
     )
     assert action_failures(log) == {

@@ -52,7 +52,7 @@ BUTTONS = [
 
 # Signatures
 
-TWILIO_URL = "https://bot.clinic.example/webhooks/whatsapp/webhook"
+TWILIO_URL = "https://bot.clinic.facts.example/webhooks/whatsapp/webhook"
 TWILIO_FORM = {"From": "whatsapp:+61400000001", "Body": "does it hurt?", "To": "x"}
 
 
@@ -393,7 +393,7 @@ CHANNEL_ENV = {
     "FACEBOOK_PAGE_ACCESS_TOKEN": "page-token",
     "TELEGRAM_ACCESS_TOKEN": "123:abc",
     "TELEGRAM_BOT_NAME": "clinic_bot",
-    "TELEGRAM_WEBHOOK_URL": "https://bot.clinic.example/webhooks/telegram/webhook",
+    "TELEGRAM_WEBHOOK_URL": "https://bot.clinic.facts.example/webhooks/telegram/webhook",
     "TELEGRAM_SECRET_TOKEN": "tg-secret",
 }
 API_URL_ENV = ("TWILIO_API_URL", "FACEBOOK_API_URL", "TELEGRAM_API_URL")

@@ -14,9 +14,9 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.sparse import csr_matrix, hstack
 
 from bot import PROJECT_ROOT
-from bot.evaluate import read_examples
 from bot.nlp.classifier import LinearIntentClassifier, lemmas, normalise, softmax
 from bot.nlp.embeddings import EmbeddingFilesError
+from tools.evaluate import read_examples
 
 # As config.yml has it: n-grams and the token vectors.
 WITH_VECTORS = {

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import PROJECT_ROOT
-from bot.clinic import load_clinic
-from bot.clinic_answers import answer
+from bot.clinic.answers import answer
+from bot.clinic.facts import load_clinic
 
 BRISBANE = ZoneInfo("Australia/Brisbane")
 # A Wednesday in the clinic's time zone.

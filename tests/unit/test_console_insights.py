@@ -20,13 +20,13 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import PROJECT_ROOT
 from bot.booking.store import BookingRequest, BookingStore
-from bot.channels.names import handle
 from bot.console.accounts import Accounts
-from bot.console.handoffs import HandoffQueue
 from bot.console.insights import as_csv, masked, summarise
 from bot.console.topics import TITLES
-from bot.privacy import Conversations
-from bot.tracker_store import SQLTrackerStore
+from bot.conversation_ids import handle
+from bot.handoff.queue import HandoffQueue
+from bot.privacy.requests import Conversations
+from bot.rasa.tracker_store import SQLTrackerStore
 from bot.web.server import create_app
 from tests.unit.test_console_web import PASSWORD, hidden_csrf, log_in
 from tests.unit.test_web import clinic

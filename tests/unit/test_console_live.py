@@ -12,11 +12,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.booking.store import utcnow
 from bot.console import live
 from bot.console.accounts import Accounts
-from bot.console.handoffs import ACTIVE, MISSED, RETURNED, WAITING, HandoffQueue
-from bot.rasa_api import RasaAPI
+from bot.db import utcnow
+from bot.handoff.queue import ACTIVE, MISSED, RETURNED, WAITING, HandoffQueue
+from bot.handoff.rasa_api import RasaAPI
 from bot.web.server import create_app
 from tests.unit.test_console_web import PASSWORD, hidden_csrf, log_in
 from tests.unit.test_web import clinic

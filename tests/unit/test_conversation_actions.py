@@ -13,7 +13,7 @@ from actions.details import (
 from actions.fallback import ActionRepairAnswer
 from actions.session import ActionSessionStart
 from bot import PROJECT_ROOT
-from bot import clinic as clinic_module
+from bot.clinic import facts as clinic_module
 from tests.conftest import make_tracker
 
 

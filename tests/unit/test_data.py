@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bot import PROJECT_ROOT
-from bot.evaluate import leaked, read_examples
+from tools.evaluate import leaked, read_examples
 
 FAQ_INTENTS = [
     "faq_what_is_dry_needling",

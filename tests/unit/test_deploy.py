@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bot import PROJECT_ROOT
-from bot.cluster import compose_nginx_config
+from bot.ops.cluster import compose_nginx_config
 
 K8S = PROJECT_ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.28.0"
@@ -126,7 +126,7 @@ def test_compose_names_only_the_projects_image_settings_and_files():
 def test_compose_nginx_is_the_clusters_front():
     path = PROJECT_ROOT / "deploy" / "compose" / "nginx.conf"
     assert path.read_text() == compose_nginx_config(), (
-        "regenerate: python -c 'from bot.cluster import compose_nginx_config as c; "
+        "regenerate: python -c 'from bot.ops.cluster import compose_nginx_config as c; "
         'print(c(), end="")\' > deploy/compose/nginx.conf'
     )
     assert "proxy_next_upstream error timeout;" in path.read_text()

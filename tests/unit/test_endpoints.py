@@ -7,7 +7,7 @@ import stat
 import yaml
 
 from bot.channels.credentials import write_credentials
-from bot.endpoints import build_endpoints, write_endpoints
+from bot.rasa.endpoints import build_endpoints, write_endpoints
 from bot.settings import load_settings
 
 
@@ -17,11 +17,13 @@ def test_one_process_defaults_to_sqlite_and_in_memory_locks(monkeypatch, tmp_pat
     monkeypatch.setenv("TRACKER_DB", str(tmp_path / "conversations.db"))
     endpoints = build_endpoints(load_settings())
     assert endpoints["tracker_store"] == {
-        "type": "bot.tracker_store.SQLTrackerStore",
+        "type": "bot.rasa.tracker_store.SQLTrackerStore",
         "dialect": "sqlite",
         "db": str(tmp_path / "conversations.db"),
     }
-    assert endpoints["lock_store"] == {"type": "bot.locks.AdmittingInMemoryLockStore"}
+    assert endpoints["lock_store"] == {
+        "type": "bot.rasa.locks.AdmittingInMemoryLockStore"
+    }
 
 
 def test_postgresql_and_redis_from_the_environment(monkeypatch):
@@ -31,7 +33,7 @@ def test_postgresql_and_redis_from_the_environment(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://:pw@cache.internal:6380/2")
     endpoints = build_endpoints(load_settings())
     assert endpoints["tracker_store"] == {
-        "type": "bot.tracker_store.SQLTrackerStore",
+        "type": "bot.rasa.tracker_store.SQLTrackerStore",
         "dialect": "postgresql",
         "url": "db.internal",
         "port": 6543,
@@ -41,7 +43,7 @@ def test_postgresql_and_redis_from_the_environment(monkeypatch):
         "login_db": "clinic",
     }
     assert endpoints["lock_store"] == {
-        "type": "bot.locks.AtomicRedisLockStore",
+        "type": "bot.rasa.locks.AtomicRedisLockStore",
         "url": "cache.internal",
         "port": 6380,
         "db": 2,
@@ -65,7 +67,7 @@ def test_conversations_can_live_apart_from_bookings(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", "postgresql://rasa@db.internal/clinic")
     monkeypatch.setenv("TRACKER_DATABASE_URL", f"sqlite:///{tmp_path / 't.db'}")
     assert build_endpoints(load_settings())["tracker_store"] == {
-        "type": "bot.tracker_store.SQLTrackerStore",
+        "type": "bot.rasa.tracker_store.SQLTrackerStore",
         "dialect": "sqlite",
         "db": str(tmp_path / "t.db"),
     }

@@ -14,7 +14,8 @@ from rasa.core.actions.action import RemoteAction
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.events import Event
 
-from bot import PROJECT_ROOT, extensions
+from bot import PROJECT_ROOT
+from bot.rasa import extensions
 
 
 @pytest.fixture
@@ -59,22 +60,22 @@ def test_apply_keeps_every_original_and_undo_puts_them_back(fresh):
     plain_run = RemoteAction.run
     extensions.apply()
     extensions.apply()
-    assert rasa.server.requires_auth.__module__ == "bot.api_auth"
+    assert rasa.server.requires_auth.__module__ == "bot.rasa.api_auth"
     # Admission is in the lock stores, not a patch of the processor.
     assert MessageProcessor.handle_message.__module__ == "rasa.core.processor"
     # Two patches of one attribute: admission wraps the deadline, which wraps
     # Rasa's own run.
-    assert RemoteAction.run.__module__ == "bot.admission"
-    deadline = extensions.original("bot.admission:run_action_without_slot")
-    assert deadline.__module__ == "bot.resilience"
-    assert extensions.original("bot.resilience:run_with_deadline") is plain_run
+    assert RemoteAction.run.__module__ == "bot.rasa.admission"
+    deadline = extensions.original("bot.rasa.admission:run_action_without_slot")
+    assert deadline.__module__ == "bot.rasa.resilience"
+    assert extensions.original("bot.rasa.resilience:run_with_deadline") is plain_run
     assert Event.resolve_by_type("user").__name__ == "UserUttered"
     assert isinstance(vars(Event)["resolve_by_type"], staticmethod)
     extensions.undo()
     assert rasa_attributes() == before
     assert RemoteAction.run is plain_run
     with pytest.raises(LookupError, match="apply"):
-        extensions.original("bot.resilience:run_with_deadline")
+        extensions.original("bot.rasa.resilience:run_with_deadline")
 
 
 def test_every_patch_has_a_reason_and_a_target_rasa_has():
@@ -87,17 +88,20 @@ def test_every_patch_has_a_reason_and_a_target_rasa_has():
 def test_extension_points_are_used_where_rasa_has_them():
     """The tracker store and the rule policy come through endpoints.yml and
     config.yml, not patches."""
-    from bot.endpoints import TRACKER_STORE
+    from bot.rasa.endpoints import TRACKER_STORE
 
     targets = " ".join(p.target for p in extensions.PATCHES)
     assert "SQLTrackerStore" not in targets and "RulePolicy" not in targets
-    assert TRACKER_STORE == "bot.tracker_store.SQLTrackerStore"
-    assert "name: bot.policies.RulePolicy" in (PROJECT_ROOT / "config.yml").read_text()
+    assert TRACKER_STORE == "bot.rasa.tracker_store.SQLTrackerStore"
+    assert (
+        "name: bot.rasa.policies.RulePolicy"
+        in (PROJECT_ROOT / "config.yml").read_text()
+    )
 
 
 @pytest.mark.slow
 def test_rasa_commands_run_with_the_extensions():
-    """``bot.rasa_server`` is how every entry point runs Rasa (serve, shell,
+    """``bot.rasa.server`` is how every entry point runs Rasa (serve, shell,
     the conversation tests): it applies the registry before Rasa's own
     command line starts."""
     probe = (
@@ -107,8 +111,8 @@ def test_rasa_commands_run_with_the_extensions():
         "m.main = lambda: print('applied' if extensions.applied() else 'plain')\n"
         "for argv in (['run'], ['shell'], ['test', 'core']):\n"
         "    extensions.undo()\n"
-        "    sys.argv = ['bot.rasa_server', *argv, '--help']\n"
-        "    runpy.run_module('bot.rasa_server', run_name='__main__')\n"
+        "    sys.argv = ['bot.rasa.server', *argv, '--help']\n"
+        "    runpy.run_module('bot.rasa.server', run_name='__main__')\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -123,8 +127,8 @@ def test_rasa_commands_run_with_the_extensions():
 def test_the_entry_points_go_through_bot_rasa_server():
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     assert re.search(
-        r"^conversations:.*\n\t\$\(PY\) -m bot\.rasa_server test core", makefile, re.M
+        r"^conversations:.*\n\t\$\(PY\) -m bot\.rasa\.server test core", makefile, re.M
     )
-    serve = (PROJECT_ROOT / "bot/serve.py").read_text()
-    assert '"bot.rasa_server", "shell"' in serve
-    assert '"-m", "bot.rasa_server", "run"' in serve
+    serve = (PROJECT_ROOT / "bot/ops/serve.py").read_text()
+    assert '"bot.rasa.server", "shell"' in serve
+    assert '"-m", "bot.rasa.server", "run"' in serve

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.booking.store import utcnow
-from bot.console.handoffs import (
+from bot.db import utcnow
+from bot.handoff.queue import (
     ACTIVE,
     MISSED,
     RETURNED,

@@ -9,8 +9,8 @@ import pytest
 from rasa.core.lock_store import LockError
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.endpoints import lock_store
-from bot.locks import RELEASE, AtomicRedisLockStore
+from bot.rasa.endpoints import lock_store
+from bot.rasa.locks import RELEASE, AtomicRedisLockStore
 from bot.settings import load_settings
 
 

@@ -1,6 +1,6 @@
 """Long conversations cost no more per turn than short ones, and give the
 same answers: RulePolicy's states and the action server's request are cut to
-what is read (bot.speedups), checked here against Rasa's own results."""
+what is read (bot.rasa.speedups), checked here against Rasa's own results."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot import extensions, speedups
+from bot.rasa import extensions, speedups
 
 FAQS = [
     "faq_does_it_hurt",
@@ -41,7 +41,7 @@ def agent():
 
 def rule_policy(agent) -> RulePolicy:
     """The model's rule policy: config.yml's, ours."""
-    from bot.policies import RulePolicy as Ours
+    from bot.rasa.policies import RulePolicy as Ours
 
     for node in agent.processor.graph_runner._instantiated_nodes.values():
         if isinstance(getattr(node, "_component", None), RulePolicy):
@@ -147,7 +147,7 @@ def test_the_action_server_gets_the_last_twenty_user_turns(agent):
     tracker.update(SlotSet("first_name", "Ana"))
     action = RemoteAction("action_give_disclaimer", EndpointConfig("http://x"))
     body = action._action_call_format(tracker, domain)
-    full = extensions.original("bot.speedups:_action_call_format")(
+    full = extensions.original("bot.rasa.speedups:_action_call_format")(
         action, tracker, domain
     )
     sent = body["tracker"]["events"]
@@ -164,7 +164,7 @@ def test_the_domain_goes_only_to_form_validation():
     from rasa.utils.endpoints import EndpointConfig
 
     from bot import PROJECT_ROOT
-    from bot.endpoints import build_endpoints
+    from bot.rasa.endpoints import build_endpoints
     from bot.settings import load_settings
 
     endpoint = EndpointConfig.from_dict(
@@ -206,7 +206,7 @@ async def test_the_store_hands_back_what_it_saved_until_someone_else_writes(
     from rasa.shared.core.domain import Domain
 
     from bot import PROJECT_ROOT
-    from bot.tracker_store import SQLTrackerStore
+    from bot.rasa.tracker_store import SQLTrackerStore
 
     extensions.apply()
     domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))
@@ -279,10 +279,10 @@ def test_applied_events_and_copies_are_rasas_on_random_conversations(agent):
             if rng.random() < 0.3:
                 continue
             ours = tracker.applied_events()
-            rasas = extensions.original("bot.speedups:_applied_events")(tracker)
+            rasas = extensions.original("bot.rasa.speedups:_applied_events")(tracker)
             assert [id(e) for e in ours] == [id(e) for e in rasas], number
             copy_ours = tracker.copy()
-            copy_rasas = extensions.original("bot.speedups:_tracker_copy")(tracker)
+            copy_rasas = extensions.original("bot.rasa.speedups:_tracker_copy")(tracker)
             assert copy_ours.current_state(
                 EventVerbosity.ALL
             ) == copy_rasas.current_state(EventVerbosity.ALL)
@@ -305,7 +305,7 @@ async def test_a_rewritten_conversation_is_read_again(tmp_path):
     from rasa.shared.core.domain import Domain
 
     from bot import PROJECT_ROOT
-    from bot.tracker_store import SQLTrackerStore
+    from bot.rasa.tracker_store import SQLTrackerStore
 
     extensions.apply()
     domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))

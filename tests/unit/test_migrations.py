@@ -15,7 +15,7 @@ from bot import migrations
 from bot.booking.store import Base, BookingRequest, BookingStore
 from bot.channels.replays import metadata as replay_tables
 from bot.console.accounts import metadata as console_tables
-from bot.console.handoffs import metadata as handoff_tables
+from bot.handoff.queue import metadata as handoff_tables
 
 
 def the_code_tables() -> MetaData:
@@ -97,8 +97,8 @@ def test_the_store_migrates_on_first_use(any_database):
 
 
 def test_make_run_migrates_first_and_says_so(tmp_path, monkeypatch, capsys):
-    from bot.localhost import free_port
-    from bot.serve import migrate
+    from bot.ops.localhost import free_port
+    from bot.ops.serve import migrate
     from bot.settings import load_settings
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'clinic.db'}")
@@ -115,7 +115,7 @@ def test_make_run_migrates_first_and_says_so(tmp_path, monkeypatch, capsys):
 def test_a_deleted_handoffs_id_is_never_given_to_another_patient(any_database):
     """A chat's URL and the audit entries naming it must not come to point
     at someone else after a privacy deletion."""
-    from bot.console.handoffs import HandoffQueue
+    from bot.handoff.queue import HandoffQueue
 
     queue = HandoffQueue(any_database)
     first = queue.request("web:first-patient", "socketio", "k1")

@@ -21,18 +21,19 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.booking.spool import Spool, drain
-from bot.booking.store import BookingRequest, BookingStore, StaffMessage, utcnow
-from bot.channels.names import handle
-from bot.console.handoffs import HandoffQueue
+from bot.booking.store import BookingRequest, BookingStore, StaffMessage
+from bot.conversation_ids import handle
+from bot.db import utcnow
+from bot.handoff.queue import HandoffQueue
 from bot.notify.outbox import deliver_due
-from bot.privacy import (
+from bot.privacy.requests import (
     Conversations,
     delete_person,
     export_person,
     find_person,
     forget_in_bookings,
 )
-from bot.tracker_store import SQLTrackerStore
+from bot.rasa.tracker_store import SQLTrackerStore
 
 CONVERSATION = "web:priya"
 

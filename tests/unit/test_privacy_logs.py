@@ -62,7 +62,7 @@ WIDGET = "web:AbCdEfGhIjKlMnOpQrStUvWx.0123456789abcdefghijkl"
 async def test_a_failed_booking_logs_the_handle_not_the_widgets_id(monkeypatch, caplog):
     from actions import booking
     from bot.booking.store import BookingRequest
-    from bot.channels.names import handle
+    from bot.conversation_ids import handle
 
     def both_down(*_args):
         raise OSError("database and disk down")
@@ -84,7 +84,7 @@ async def test_a_failed_handoff_logs_the_handle_not_the_widgets_id(
     from zoneinfo import ZoneInfo
 
     from actions import handoff, services
-    from bot.channels.names import handle
+    from bot.conversation_ids import handle
     from tests.conftest import make_tracker
 
     class Down:
@@ -110,7 +110,7 @@ def test_a_queued_request_stored_under_another_reference_logs_the_handle(
 ):
     from bot.booking.spool import Spool, drain
     from bot.booking.store import BookingRequest, BookingStore
-    from bot.channels.names import handle
+    from bot.conversation_ids import handle
 
     store = BookingStore(f"sqlite:///{tmp_path / 'clinic.db'}")
     taken, _ = store.submit(
@@ -143,7 +143,7 @@ def test_a_widget_id_in_any_log_line_becomes_its_handle(line):
     """Whoever logs it (Rasa, socket.io, our lock store), the id that opens
     the patient's chat is not in the log; the handle still ties lines of one
     conversation together."""
-    from bot.channels.names import handle
+    from bot.conversation_ids import handle
 
     masked = private_logs.mask(line)
     assert WIDGET not in masked and WIDGET[:24] not in masked

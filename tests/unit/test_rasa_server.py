@@ -13,7 +13,7 @@ from bot import PROJECT_ROOT
 @pytest.mark.slow
 def test_tensorflow_loads_without_jax_in_the_rasa_server():
     probe = (
-        "import bot.rasa_server, sys\n"
+        "import bot.rasa.server, sys\n"
         "import rasa.core.agent, tensorflow\n"
         "loaded = [m for m in sys.modules if m.startswith(('jax.', 'jaxlib'))]\n"
         "print('rasa' in sys.modules, sys.modules['jax'], len(loaded))\n"

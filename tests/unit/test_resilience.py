@@ -15,7 +15,9 @@ from rasa.core.channels.channel import CollectingOutputChannel
 from rasa.shared.core.events import BotUttered, SlotSet
 from rasa.utils.endpoints import EndpointConfig
 
-from bot import PROJECT_ROOT, extensions, resilience
+from bot import PROJECT_ROOT
+from bot.rasa import resilience
+from bot.rasa.install import install
 from tests.servers import free_port
 from tests.standins import DroppingActionServer
 
@@ -65,7 +67,7 @@ class SlowActionServer:
 def patched():
     from bot.settings import load_settings
 
-    extensions.apply(load_settings())
+    install(load_settings())
 
 
 def tracker_for(slots: dict | None = None):
@@ -160,14 +162,14 @@ async def test_the_deadline_comes_from_the_settings(monkeypatch):
     from bot.settings import load_settings
 
     monkeypatch.setenv("ACTION_TIMEOUT_SECONDS", "0.3")
-    extensions.apply(load_settings())
+    install(load_settings())
     try:
         with SlowActionServer(delay=1) as slow:
             events, took = await run_action("action_give_disclaimer", slow.url)
         assert isinstance(events[0], BotUttered) and took < 0.9
     finally:
         monkeypatch.delenv("ACTION_TIMEOUT_SECONDS")
-        extensions.apply(load_settings())
+        install(load_settings())
 
 
 async def test_a_call_whose_connection_dropped_is_sent_once_more():

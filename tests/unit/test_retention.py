@@ -12,9 +12,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import text
 
 from bot.booking.store import BookingRequest, BookingStore
-from bot.retention import apply_retention
+from bot.privacy.retention import apply_retention
+from bot.rasa.tracker_store import SQLTrackerStore
 from bot.settings import load_settings
-from bot.tracker_store import SQLTrackerStore
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
@@ -93,7 +93,7 @@ def test_the_retention_settings_are_checked(monkeypatch):
 
 def test_old_handoffs_and_sent_staff_emails_go_with_the_conversations(settings):
     from bot.booking.store import StaffMessage
-    from bot.console.handoffs import HandoffQueue
+    from bot.handoff.queue import HandoffQueue
     from bot.notify.outbox import deliver_due
 
     store = BookingStore.from_settings(settings)

@@ -29,7 +29,7 @@ async def test_keeps_retrying_after_a_failed_round():
 def test_the_action_server_plugin_starts_the_loop():
     """rasa_sdk imports ``rasa_sdk_plugins`` and calls its hook with the app;
     it also puts the shared-secret check in front of every request."""
-    from bot.action_auth import require_token
+    from bot.rasa.action_auth import require_token
 
     registered = []
 

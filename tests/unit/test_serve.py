@@ -3,13 +3,12 @@ action server (internal) takes a whole long conversation."""
 
 from __future__ import annotations
 
-from bot.serve import (
+from bot.ops.serve import (
     ACTION_REQUEST_MAX_SIZE,
-    PUBLIC_REQUEST_MAX_SIZE,
     action_server_environment,
     environment,
 )
-from bot.settings import load_settings
+from bot.settings import PUBLIC_REQUEST_MAX_SIZE, load_settings
 
 
 def test_public_processes_keep_the_small_body_cap(monkeypatch):

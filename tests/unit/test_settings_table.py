@@ -1,5 +1,5 @@
 """The README's settings table lists every variable the code reads, with
-the right defaults, and is what ``bot.settings_table`` generates."""
+the right defaults, and is what ``tools.settings_table`` generates."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import PROJECT_ROOT
-from bot.settings_table import README, VARIABLES, main, table, with_table
+from tools.settings_table import README, VARIABLES, main, table, with_table
 
 # What the processes themselves need, not the assistant's settings.
 PROCESS = {"PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TZ", "USER"}
@@ -100,7 +100,7 @@ def test_a_stale_table_is_found_and_rewritten(tmp_path, monkeypatch):
         "# x\n<!-- settings-table:start -->\n| old |\n"
         "<!-- settings-table:end -->\nend\n"
     )
-    monkeypatch.setattr("bot.settings_table.README", stale)
+    monkeypatch.setattr("tools.settings_table.README", stale)
     assert main(["--check"]) == 1
     assert main([]) == 0
     assert stale.read_text() == with_table(stale.read_text())

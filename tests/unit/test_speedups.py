@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
 
-from bot import extensions, speedups
+from bot.rasa import extensions, speedups
 
 RESULTS = [
     {"events": [], "responses": []},
@@ -49,7 +49,7 @@ def test_the_tracker_store_uses_write_ahead_logging(tmp_path):
     from rasa.shared.core.domain import Domain
     from sqlalchemy import text
 
-    from bot.tracker_store import SQLTrackerStore
+    from bot.rasa.tracker_store import SQLTrackerStore
 
     store = SQLTrackerStore(
         Domain.empty(), dialect="sqlite", db=str(tmp_path / "trackers.db")
@@ -76,7 +76,7 @@ def all_event_classes():
 def test_event_types_resolve_to_the_same_classes(patched):
     from rasa.shared.core.events import Event
 
-    original = extensions.original("bot.speedups:_resolve_by_type")
+    original = extensions.original("bot.rasa.speedups:_resolve_by_type")
     for cls in all_event_classes():
         assert Event.resolve_by_type(cls.type_name) is original(cls.type_name)
         assert Event.resolve_by_type(cls.type_name) is original(cls.type_name)
@@ -111,7 +111,7 @@ def test_events_round_trip_through_their_dicts(patched):
 def sql_store(tmp_path, patched):
     from rasa.shared.core.domain import Domain
 
-    from bot.tracker_store import SQLTrackerStore
+    from bot.rasa.tracker_store import SQLTrackerStore
 
     domain = Domain.from_yaml('version: "3.1"\nintents: [greet, bye]\n')
     return SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "t.db"))
@@ -255,7 +255,7 @@ def rule_policies():
     """Rasa's rule matching and ours (config.yml's policy), side by side."""
     from rasa.core.policies.rule_policy import RulePolicy as Rasa
 
-    from bot.policies import RulePolicy as Ours
+    from bot.rasa.policies import RulePolicy as Ours
 
     return Rasa.__new__(Rasa), Ours.__new__(Ours)
 
@@ -315,7 +315,7 @@ def test_graph_runs_give_dasks_results(agent, texts):
     from rasa.shared.core.trackers import DialogueStateTracker
 
     runner = agent.processor.graph_runner
-    dask_run = extensions.original("bot.speedups:_run_graph")
+    dask_run = extensions.original("bot.rasa.speedups:_run_graph")
     metadata = agent.processor.model_metadata
     domain = agent.domain
     tracker = DialogueStateTracker.from_events(

@@ -278,7 +278,7 @@ def test_a_notice_deleted_while_it_was_being_sent_is_not_an_error(store):
 def test_exports_and_emails_give_the_conversations_handle_not_its_id(store):
     """The widget's id is the patient's key to their chat: a CSV or an email
     that is forwarded must not carry it."""
-    from bot.channels.names import handle
+    from bot.conversation_ids import handle
 
     secret = "web:AbCdEfGhIjKlMnOpQrStUvWx.0123456789abcdefghijkl"
     booking, _ = store.submit(request(conversation_id=secret))

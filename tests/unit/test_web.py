@@ -13,7 +13,7 @@ from sanic import Sanic
 
 from bot.channels.credentials import build_credentials
 from bot.channels.socketio import ClinicSocketIOInput
-from bot.clinic import Clinic
+from bot.clinic.facts import Clinic
 from bot.settings import load_settings
 from bot.web.server import HERE, SOCKET_IO_CLIENT, create_app
 

@@ -9,7 +9,7 @@ import pytest
 
 from bot import PROJECT_ROOT
 from bot.booking.when import Problem, Window, parse_preferred_time
-from bot.clinic import load_clinic
+from bot.clinic.facts import load_clinic
 
 BRISBANE = ZoneInfo("Australia/Brisbane")
 # Tuesday 24 Nov 2026, 10:30 in Brisbane.

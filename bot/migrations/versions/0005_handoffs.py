@@ -1,4 +1,4 @@
-"""The live handoff queue of the reception console (bot/console/handoffs.py).
+"""The live handoff queue of the reception console (bot/handoff/queue.py).
 
 Revision ID: 0005
 Revises: 0004

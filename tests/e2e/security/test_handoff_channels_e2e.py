@@ -19,7 +19,7 @@ import uuid
 import pytest
 import requests
 
-from bot.rasa_api import conversation_path
+from bot.handoff.rasa_api import conversation_path
 from tests.chat import Chat, collect, fold
 from tests.e2e import test_live_handoff_e2e as live_handoff
 from tests.e2e.test_live_handoff_e2e import WAIT_SECONDS, Reception, received

@@ -24,7 +24,7 @@ import requests
 
 from bot import PROJECT_ROOT
 from bot.console.accounts import ACCOUNT_FREE_FAILURES, Accounts
-from bot.localhost import free_port
+from bot.ops.localhost import free_port
 
 PASSWORD = "correct horse battery staple"
 STAFF = "jo@clinic.example"

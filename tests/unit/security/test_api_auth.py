@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import rasa.server
 
-from bot import api_auth
+from bot.rasa import api_auth
 
 
 def request(args: dict, headers: dict) -> SimpleNamespace:

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import pytest
 import rasa.server
 
-from bot import extensions
-from bot.rasa_api import conversation_path
+from bot.handoff.rasa_api import conversation_path
+from bot.rasa import extensions
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from rasa_sdk.events import ConversationPaused
 from actions import handoff
 from actions.booking import pending_deliveries
 from bot.channels.floods import CLIENT_KEY, client_tag, with_client
-from bot.console.handoffs import PER_CLIENT, PER_CONVERSATION
+from bot.handoff.queue import PER_CLIENT, PER_CONVERSATION
 from tests.conftest import make_tracker
 
 OPEN_HOURS = datetime(2026, 11, 24, 10, tzinfo=ZoneInfo("Australia/Brisbane"))

@@ -10,7 +10,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
 from bot.channels.ids import WidgetIds
 from bot.channels.incoming import incoming
-from bot.channels.names import NAMESPACES, conversation_id, provider_id, split_id
+from bot.conversation_ids import NAMESPACES, conversation_id, provider_id, split_id
 
 
 def test_each_channel_has_its_own_namespace():

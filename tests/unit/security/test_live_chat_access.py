@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.channels.names import handle
-from bot.console.handoffs import ACTIVE, RETURNED
+from bot.conversation_ids import handle
+from bot.handoff.queue import ACTIVE, RETURNED
 from tests.unit import test_console_live as live
 from tests.unit.test_console_live import post, staff
 

@@ -27,12 +27,12 @@ from actions.handoff import ActionHandoffHuman
 from actions.privacy import ActionForgetMe
 from bot.booking.store import BookingRequest, BookingStore, export_csv
 from bot.channels.ids import WidgetIds
-from bot.channels.names import handle
 from bot.console.accounts import Accounts
-from bot.console.handoffs import HandoffQueue
+from bot.conversation_ids import handle
+from bot.handoff.queue import HandoffQueue
 from bot.notify.outbox import booking_email, deliver_due
-from bot.privacy import Conversations, export_person
-from bot.tracker_store import SQLTrackerStore
+from bot.privacy.requests import Conversations, export_person
+from bot.rasa.tracker_store import SQLTrackerStore
 from bot.web.server import create_app
 from tests.conftest import make_tracker, user_event
 from tests.unit.test_console_insights import staff_headers
@@ -207,7 +207,7 @@ def test_staff_resume_a_handoff_by_the_handle_the_email_gives(
     monkeypatch, tmp_path, capsys
 ):
     from bot import __main__ as cli
-    from bot import handoff
+    from bot.handoff import resume as handoff
 
     url = f"sqlite:///{tmp_path / 'clinic.db'}"
     monkeypatch.setenv("DATABASE_URL", url)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.endpoints import build_endpoints
-from bot.serve import (
+from bot.ops.serve import (
     action_server_command,
     action_server_environment,
     environment,
     with_action_token,
 )
+from bot.rasa.endpoints import build_endpoints
 from bot.settings import load_settings, secret
 
 
@@ -59,8 +59,8 @@ def test_each_run_without_a_configured_secret_gets_its_own(monkeypatch):
 def test_the_api_token_reaches_rasa_in_process_not_on_its_command_line(
     monkeypatch,
 ):
-    from bot.rasa_server import with_auth_token
-    from bot.serve import rasa_server_command
+    from bot.ops.serve import rasa_server_command
+    from bot.rasa.server import with_auth_token
 
     monkeypatch.setenv("RASA_API_TOKEN", "-starts-with-a-dash")
     settings = load_settings()

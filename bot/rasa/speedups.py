@@ -63,7 +63,7 @@ from typing import Any
 from jsonschema import ValidationError
 from jsonschema.validators import validator_for
 
-from bot import extensions
+from bot.rasa import extensions
 
 VALID_RESULTS_KEPT = 2048
 _valid_results: OrderedDict[str, bool] = OrderedDict()
@@ -140,7 +140,9 @@ def _resolve_by_type(type_name, default=None):
     """``Event.resolve_by_type`` with the found class remembered by name."""
     found = _event_classes.get(type_name)
     if found is None:
-        found = extensions.original("bot.speedups:_resolve_by_type")(type_name, default)
+        found = extensions.original("bot.rasa.speedups:_resolve_by_type")(
+            type_name, default
+        )
         if found is not None and found is not default:
             _event_classes[type_name] = found
     return found
@@ -498,7 +500,7 @@ def _action_call_format(self, tracker, domain) -> dict:
     events = tracker.events
     users = [i for i, e in enumerate(events) if isinstance(e, UserUttered)]
     start = users[-ACTION_EVENT_TURNS] if len(users) > ACTION_EVENT_TURNS else 0
-    rasa_format = extensions.original("bot.speedups:_action_call_format")
+    rasa_format = extensions.original("bot.rasa.speedups:_action_call_format")
     if start == 0:
         return rasa_format(self, tracker, domain)
     window = copy.copy(tracker)
@@ -649,7 +651,7 @@ class _CopyForDebugLog:
         return getattr(copy, name)
 
 
-# The ``copy`` each of the three modules sees (bot/extensions.py).
+# The ``copy`` each of the three modules sees (bot/rasa/extensions.py).
 PROCESSOR_COPY = _CopyForDebugLog("rasa.core.processor")
 MEMOIZATION_COPY = _CopyForDebugLog("rasa.core.policies.memoization")
 RULE_POLICY_COPY = _CopyForDebugLog("rasa.core.policies.rule_policy")

@@ -6,7 +6,7 @@ and stops everything on Ctrl-C or SIGTERM, giving each process time to answer
 what it already received. ``supervisorctl`` (or ``python -m bot cluster
 reload``) restarts one process at a time.
 
-Each program starts through ``python -m bot.supervisor exec <env file> --
+Each program starts through ``python -m bot.ops.supervisor exec <env file> --
 command``: the environment, secrets included, is read from an owner-only
 JSON file instead of being written into supervisord's configuration (where
 its quoting and ``%`` rules would apply), and the process asks the kernel
@@ -106,7 +106,7 @@ def config_text(programs: Sequence[Program], run_dir: Path) -> str:
     for program in programs:
         env_file = run_dir / "env" / f"{program.name}.json"
         mode = "reap" if program.reap else "exec"
-        command = [sys.executable, "-m", "bot.supervisor", mode, str(env_file)]
+        command = [sys.executable, "-m", "bot.ops.supervisor", mode, str(env_file)]
         if program.after:
             command += ["--after", program.after]
         if program.user:
@@ -343,7 +343,7 @@ def wait_for(url: str, timeout: float = AFTER_TIMEOUT) -> bool:
 
 
 USAGE = (
-    "usage: python -m bot.supervisor exec|reap ENV_FILE [--after URL] "
+    "usage: python -m bot.ops.supervisor exec|reap ENV_FILE [--after URL] "
     "[--user USER] [--stop-signal NAME] -- COMMAND ..."
 )
 

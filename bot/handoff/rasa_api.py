@@ -1,7 +1,7 @@
 """What the reception console asks of Rasa's HTTP API during a live handoff.
 
 Everything the patient sees goes through Rasa's own output channels, the
-one the conversation was opened on (its namespace, bot/live_handoff.py), so
+one the conversation was opened on (its namespace, bot/rasa/live_handoff.py), so
 a staff reply reaches the widget, WhatsApp, Messenger or Telegram the way
 the assistant's answers do, and is kept in the conversation's tracker. The
 texts the console sends on its own (taken, handed back, missed) are the
@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.channels.names import split_id
+from bot.conversation_ids import split_id
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
@@ -23,7 +23,7 @@ TIMEOUT = aiohttp.ClientTimeout(total=10)
 def conversation_path(conversation_id: str) -> str:
     """The id as it goes into an API path: every character but unreserved
     ones percent-encoded (spaces, ``/``, ``%``, ``?``, ``#``, unicode), and
-    decoded once on Rasa's side (bot/api_ids.py)."""
+    decoded once on Rasa's side (bot/rasa/api_ids.py)."""
     return quote(conversation_id, safe="")
 
 

@@ -3,7 +3,7 @@
 ``make run-cluster`` runs this on one machine: PostgreSQL (conversations and
 bookings), Redis (Rasa's lock store, so two instances never handle the same
 conversation at once), N Rasa instances and nginx in
-front of them on ``RASA_PORT``, all under supervisord (bot/supervisor.py).
+front of them on ``RASA_PORT``, all under supervisord (bot/ops/supervisor.py).
 Two action servers sit behind the same nginx on ``ACTION_PORT``, so neither
 is a single point of failure. PostgreSQL, Redis and nginx come from
 Debian's packages, installed by ``scripts/`` when missing; PostgreSQL keeps
@@ -24,16 +24,17 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from bot import PROJECT_ROOT, supervisor
-from bot.serve import (
+from bot import PROJECT_ROOT
+from bot.ops import supervisor
+from bot.ops.serve import (
     api_token_for,
     migrate,
     programs,
     run_dir,
     with_action_token,
 )
+from bot.ops.supervisor import Program, supervisorctl, wait_for
 from bot.settings import Settings, load_settings
-from bot.supervisor import Program, supervisorctl, wait_for
 
 LAYOUT_FILE = "cluster.json"
 # How long nginx leaves out an instance whose connection failed.

@@ -9,7 +9,7 @@ action server for longer than a normal call takes, so a slow action server
 (up to the 1.5 s deadline per call) does not hold up the others; coming
 back, it goes ahead of messages that have not started. Giving the place up
 on every call instead lengthened the tail (p95 460 -> 710 ms). The place is
-taken inside the conversation lock, by the lock stores (bot/locks.py, Rasa's
+taken inside the conversation lock, by the lock stores (bot/rasa/locks.py, Rasa's
 extension point), so a message waiting for its conversation holds none.
 """
 
@@ -21,7 +21,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
-from bot import extensions
+from bot.rasa import extensions
+from bot.settings import MAX_CONCURRENT_MESSAGES
 
 HOLD_SECONDS = 0.25
 _holding: ContextVar[bool] = ContextVar("holding_a_message_slot", default=False)
@@ -64,13 +65,13 @@ class Slots:
         self.free += 1
 
 
-_slots = Slots(1)
+_slots = Slots(MAX_CONCURRENT_MESSAGES)
 
 
 @asynccontextmanager
 async def turn() -> AsyncIterator[None]:
     """A place among the messages in work, held until the message is done
-    (bot.locks takes it inside the conversation lock, so a message waiting
+    (bot.rasa.locks takes it inside the conversation lock, so a message waiting
     for its conversation holds none)."""
     await _slots.acquire()
     _holding.set(True)
@@ -85,7 +86,7 @@ async def turn() -> AsyncIterator[None]:
 async def run_action_without_slot(self, *args, **kwargs):
     """A custom action that is still running after ``HOLD_SECONDS`` lets other
     messages work meanwhile; a normal, quick one keeps its place."""
-    run = extensions.original("bot.admission:run_action_without_slot")
+    run = extensions.original("bot.rasa.admission:run_action_without_slot")
     if not _holding.get():
         return await run(self, *args, **kwargs)
     call = asyncio.ensure_future(run(self, *args, **kwargs))
@@ -107,6 +108,6 @@ async def run_action_without_slot(self, *args, **kwargs):
 
 def configure(limit: int) -> None:
     """At most ``limit`` messages in work at once (``MAX_CONCURRENT_MESSAGES``);
-    the patches themselves are installed by bot/extensions.py."""
+    the patches themselves are installed by bot/rasa/extensions.py."""
     global _slots
     _slots = Slots(limit)

@@ -1,6 +1,6 @@
 """The README's table of settings, generated from this list.
 
-``python -m bot.settings_table`` rewrites the table between the README's
+``python -m tools.settings_table`` rewrites the table between the README's
 ``settings-table`` markers; ``--check`` fails when it is out of date.
 tests/unit/test_settings_table.py checks that every variable the code reads is
 here, so the table cannot fall behind ``bot/settings.py``.
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--check" in argv:
         if current != wanted:
             print("README.md's settings table is out of date: "
-                  "run `python -m bot.settings_table`")  # fmt: skip
+                  "run `python -m tools.settings_table`")  # fmt: skip
             return 1
         return 0
     Path(README).write_text(wanted, encoding="utf-8")

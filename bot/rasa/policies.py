@@ -1,9 +1,9 @@
 """Rasa's RulePolicy with the same predictions, much less work per turn.
 
 Named ``RulePolicy`` because parts of Rasa recognise the rule policy by its
-class name; ``config.yml`` names it ``bot.policies.RulePolicy``, Rasa's
+class name; ``config.yml`` names it ``bot.rasa.policies.RulePolicy``, Rasa's
 extension point for policies. What each change saves is measured in
-bot/speedups.py; tests/unit/test_speedups.py checks the predictions against
+bot/rasa/speedups.py; tests/unit/test_speedups.py checks the predictions against
 Rasa's own class.
 
 - The last turn is checked only against the rules indexed under its previous
@@ -24,7 +24,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.generator import TrackerWithCachedStates
 
-from bot import speedups
+from bot.rasa import speedups
 
 # Rasa's recipe validator looks for its own class (``node.uses == RulePolicy``),
 # not a subclass: it would warn that no rule policy is configured, wrongly

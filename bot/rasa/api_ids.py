@@ -3,14 +3,14 @@ percent-encoded, and output goes only to the conversation's own channel.
 
 A conversation id can hold any character a channel allows (a REST sender
 "john smith" or "ward/bed 4"), so whoever calls the API encodes it
-(``bot.rasa_api.conversation_path``). Sanic 21.12 hands Rasa's
+(``bot.handoff.rasa_api.conversation_path``). Sanic 21.12 hands Rasa's
 ``<conversation_id:path>`` routes the raw, still encoded path, so without
 this the console reading ``rest:john%20smith`` would read (and resume, and
 write to) an empty conversation of that name while the patient waits in a
 paused one. Rasa wraps every conversation route in ``ensure_loaded_agent``;
 its replacement decodes the id once, before Rasa's handler sees it, and
 refuses (400) a request asking for output on a channel the conversation was
-not opened on (bot/live_handoff.py), before anything is added to it.
+not opened on (bot/rasa/live_handoff.py), before anything is added to it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from functools import wraps
 from typing import Any
 from urllib.parse import unquote
 
-from bot import extensions
-from bot.live_handoff import OUTPUT_CHANNEL, refused_channel
+from bot.rasa import extensions
+from bot.rasa.live_handoff import OUTPUT_CHANNEL, refused_channel
 
 
 def decoded(path_part: str) -> str:
@@ -37,7 +37,7 @@ def decoded(path_part: str) -> str:
 
 
 def ensure_loaded_agent(app: Any, require_core_is_ready: bool = False) -> Callable:
-    original = extensions.original("bot.api_ids:ensure_loaded_agent")
+    original = extensions.original("bot.rasa.api_ids:ensure_loaded_agent")
     check = original(app, require_core_is_ready)
 
     def decorator(handler: Callable) -> Callable:

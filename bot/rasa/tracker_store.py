@@ -1,8 +1,8 @@
 """Rasa's SQL tracker store, faster and with connections checked before use.
 
-Configured in ``endpoints.yml`` as ``type: bot.tracker_store.SQLTrackerStore``
-with Rasa's own SQL options (bot/endpoints.py), so Rasa's extension point,
-not a patch, brings it in. Against Rasa 3.6's store (see bot/speedups.py
+Configured in ``endpoints.yml`` as ``type: bot.rasa.tracker_store.SQLTrackerStore``
+with Rasa's own SQL options (bot/rasa/endpoints.py), so Rasa's extension point,
+not a patch, brings it in. Against Rasa 3.6's store (see bot/rasa/speedups.py
 for the profile behind each, tests/unit/test_speedups.py for the same results):
 
 - the latest session is read as the ``data`` column only (no ORM objects)
@@ -29,7 +29,7 @@ from rasa.core import tracker_store as rasa_tracker_store
 from rasa.shared.core.events import SlotSet
 from sqlalchemy.orm import sessionmaker
 
-from bot import speedups
+from bot.rasa import speedups
 
 FORGET_SLOT = "forget_me"
 

@@ -1,5 +1,5 @@
-"""`rasa` with the project's changes to it (bot/extensions.py) applied:
-`python -m bot.rasa_server run|shell|test ...`. Every entry point that runs
+"""`rasa` with the project's changes to it (bot/rasa/extensions.py) applied:
+`python -m bot.rasa.server run|shell|test ...`. Every entry point that runs
 Rasa goes through here, so what the tests run is what production runs."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import sys
 if "jax" not in sys.modules:
     sys.modules["jax"] = None
 
-from bot import extensions, private_logs  # noqa: E402
+from bot import private_logs  # noqa: E402
+from bot.rasa.install import install  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 
 
@@ -33,7 +34,7 @@ def main() -> None:
     sys.argv = with_auth_token(sys.argv)
     private_logs.install()
     settings = load_settings()
-    extensions.apply(settings)
+    install(settings)
     from rasa.__main__ import main as rasa_main
 
     rasa_main()

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from bot.clinic import DAYS, Clinic
-from bot.rasa_api import conversation_path
+from bot.clinic.facts import DAYS, Clinic
+from bot.handoff.rasa_api import conversation_path
 
 
 def is_open(clinic: Clinic, now: datetime) -> bool:

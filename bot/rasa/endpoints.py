@@ -3,7 +3,7 @@
 One process: conversations in SQLite and an in-memory lock store. With
 ``DATABASE_URL`` on PostgreSQL the conversations go there too (unless
 ``TRACKER_DATABASE_URL`` names another database), and with
-``REDIS_URL`` the lock store is Redis (``bot.locks``), which Rasa needs
+``REDIS_URL`` the lock store is Redis (``bot.rasa.locks``), which Rasa needs
 before more than one process may serve the same conversations.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from bot.private_files import write_private_yaml
 from bot.settings import Settings
 
-TRACKER_STORE = "bot.tracker_store.SQLTrackerStore"
+TRACKER_STORE = "bot.rasa.tracker_store.SQLTrackerStore"
 
 
 def tracker_store(settings: Settings) -> dict:
@@ -41,10 +41,10 @@ def tracker_store(settings: Settings) -> dict:
 
 def lock_store(settings: Settings) -> dict:
     if not settings.redis_url:
-        return {"type": "bot.locks.AdmittingInMemoryLockStore"}
+        return {"type": "bot.rasa.locks.AdmittingInMemoryLockStore"}
     url = urlsplit(settings.redis_url)
     config = {
-        "type": "bot.locks.AtomicRedisLockStore",
+        "type": "bot.rasa.locks.AtomicRedisLockStore",
         "url": url.hostname or "localhost",
         "port": url.port or 6379,
         "db": int(url.path.strip("/") or 0),

@@ -1,4 +1,4 @@
-"""Rasa's side of a live handoff, as two patches (bot/extensions.py).
+"""Rasa's side of a live handoff, as two patches (bot/rasa/extensions.py).
 
 - Messages the console sends through Rasa's HTTP API go out on the output
   of the channel the conversation was opened on, and only that one: its
@@ -24,9 +24,9 @@ from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel
 
-from bot import extensions
 from bot.channels.ids import ProviderAddressed
-from bot.channels.names import split_id
+from bot.conversation_ids import split_id
+from bot.rasa import extensions
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,9 @@ def refused_channel(conversation_id: str | None, requested: str | None) -> bool:
 def output_channel(request: Any, tracker: Any) -> OutputChannel:
     requested = request.args.get(OUTPUT_CHANNEL)
     if not requested or tracker is None:
-        return extensions.original("bot.live_handoff:output_channel")(request, tracker)
+        return extensions.original("bot.rasa.live_handoff:output_channel")(
+            request, tracker
+        )
     home = home_channel(tracker.sender_id)
     if home is None or refused_channel(tracker.sender_id, requested):
         return CollectingOutputChannel()
@@ -64,7 +66,7 @@ def output_channel(request: Any, tracker: Any) -> OutputChannel:
 
 
 def should_handle_message(tracker: Any) -> bool:
-    original = extensions.original("bot.live_handoff:should_handle_message")
+    original = extensions.original("bot.rasa.live_handoff:should_handle_message")
     if original(tracker):
         return True
     latest = tracker.latest_message

@@ -1,5 +1,5 @@
 """Lock stores: a Redis one that is safe across processes, and both taking
-each message's place among those in work (bot/admission.py).
+each message's place among those in work (bot/rasa/admission.py).
 
 Rasa 3.6's ``RedisLockStore`` issues tickets with a read-modify-write of one
 Redis key, so two instances taking a message for the same conversation at
@@ -36,7 +36,7 @@ from rasa.core.lock_store import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot import admission
+from bot.rasa import admission
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 
 
 class AtomicRedisLockStore(RedisLockStore):
-    """Configured in endpoints.yml as ``type: bot.locks.AtomicRedisLockStore``."""
+    """Configured in endpoints.yml as ``type: bot.rasa.locks.AtomicRedisLockStore``."""
 
     def __init__(self, endpoint_config=None, **kwargs) -> None:
         if endpoint_config is not None:
@@ -137,9 +137,9 @@ class AtomicRedisLockStore(RedisLockStore):
 
 class AdmittingInMemoryLockStore(InMemoryLockStore):
     """Rasa's in-memory lock store (one process, ``make run``) that also
-    takes the message's place among those in work (bot/admission.py), as
+    takes the message's place among those in work (bot/rasa/admission.py), as
     ``AtomicRedisLockStore`` does. Configured in endpoints.yml as
-    ``type: bot.locks.AdmittingInMemoryLockStore``."""
+    ``type: bot.rasa.locks.AdmittingInMemoryLockStore``."""
 
     def __init__(self, endpoint_config=None, **_kwargs) -> None:
         super().__init__()

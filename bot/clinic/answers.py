@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.clinic import DAYS, Clinic, _clock
+from bot.clinic.facts import DAYS, Clinic, _clock
 
 Reply = tuple[str, dict[str, str]]
 

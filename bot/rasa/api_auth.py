@@ -11,29 +11,23 @@ where the token goes. Without a token the API stays as Rasa leaves it.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from functools import wraps
 from inspect import isawaitable
 from typing import Any
 
-from bot import extensions
+from bot.channels._signatures import MISSING, bearer_matches
+from bot.rasa import extensions
 
 QUERY_REFUSED = (
     "the API token does not go in the URL; send 'Authorization: Bearer <token>'"
 )
-MISSING = "send the API token as 'Authorization: Bearer <token>'"
-
-
-def bearer_matches(header: str | None, token: str) -> bool:
-    given = (header or "").encode("utf8")
-    return hmac.compare_digest(given, f"Bearer {token}".encode())
 
 
 def requires_auth(app: Any, token: str | None = None) -> Callable:
     """``rasa.server.requires_auth`` with the token read from the header."""
     if token is None:
-        return extensions.original("bot.api_auth:requires_auth")(app, token)
+        return extensions.original("bot.rasa.api_auth:requires_auth")(app, token)
 
     from rasa.server import ErrorResponse
 

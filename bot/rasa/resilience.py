@@ -14,11 +14,11 @@ import asyncio
 import logging
 from collections import OrderedDict
 
-from bot import extensions
+from bot.rasa import extensions
+from bot.settings import ACTION_TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_SECONDS = 1.5
 ACTION_SESSION_START = "action_session_start"
 APOLOGY_PREFIX = "Sorry, something went wrong on our side"
 APOLOGY = (
@@ -39,7 +39,7 @@ _apologised: OrderedDict[tuple, None] = OrderedDict()
 REMEMBERED_MESSAGES = 4096
 
 
-_timeout = DEFAULT_TIMEOUT_SECONDS
+_timeout = ACTION_TIMEOUT_SECONDS
 UNKNOWN_PHONE = "the number on our website"
 _phone = UNKNOWN_PHONE
 
@@ -94,7 +94,7 @@ async def _run_once_more_if_dropped(self, output_channel, nlg, tracker, domain):
     ask."""
     from rasa.shared.exceptions import RasaException
 
-    run = extensions.original("bot.resilience:run_with_deadline")
+    run = extensions.original("bot.rasa.resilience:run_with_deadline")
     try:
         return await run(self, output_channel, nlg, tracker, domain)
     except RasaException as error:
@@ -141,7 +141,7 @@ async def _plain_session_start(output_channel, nlg, tracker, domain) -> list:
 def configure(timeout: float, phone: str | None = None) -> None:
     """Every custom action call gets ``timeout`` seconds
     (``Settings.action_timeout_seconds``); an apology gives ``phone`` (the
-    clinic's). The patch itself is installed by bot/extensions.py."""
+    clinic's). The patch itself is installed by bot/rasa/extensions.py."""
     global _timeout, _phone
     _timeout = timeout
     _phone = phone or UNKNOWN_PHONE

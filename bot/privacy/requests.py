@@ -25,9 +25,9 @@ from sqlalchemy import create_engine, inspect, text
 from bot.booking.contact import normalise_email, normalise_phone
 from bot.booking.spool import Spool, drain
 from bot.booking.store import Booking, BookingStore
-from bot.channels.names import handle
-from bot.console.handoffs import HandoffQueue
-from bot.retention import tracker_database_url
+from bot.conversation_ids import handle
+from bot.handoff.queue import HandoffQueue
+from bot.privacy.retention import tracker_database_url
 from bot.settings import Settings
 
 # The slots that hold what the patient gave the booking and callback forms.
@@ -50,7 +50,7 @@ def forget_in_bookings(
     action server's spool (taken while the database was down) moves in
     first, so it is forgotten too instead of arriving afterwards. The
     conversation itself is deleted by the tracker store when it saves the
-    turn (bot/tracker_store.py)."""
+    turn (bot/rasa/tracker_store.py)."""
     if spool is not None:
         drain(store, spool, conversation_id)
     counts = store.forget_conversation(conversation_id)

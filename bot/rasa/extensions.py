@@ -1,19 +1,19 @@
 """Every change this project makes to Rasa's own code, in one registry.
 
 Where Rasa has an extension point the project uses it and patches nothing:
-``endpoints.yml`` names ``bot.tracker_store.SQLTrackerStore`` and the lock
-stores of ``bot.locks`` (which also admit a few messages at a time),
-``config.yml`` the project's NLU components and ``bot.policies.RulePolicy``.
+``endpoints.yml`` names ``bot.rasa.tracker_store.SQLTrackerStore`` and the lock
+stores of ``bot.rasa.locks`` (which also admit a few messages at a time),
+``config.yml`` the project's NLU components and ``bot.rasa.policies.RulePolicy``.
 What has no extension point is a ``Patch`` below. ``apply``
 installs them once, in this order (a later patch of the same attribute
 wraps the earlier one), after checking that the installed Rasa is the one
 they were written against; every original is kept, ``original`` hands it to
 the replacement, and ``undo`` puts them all back (tests).
 
-Every entry point that runs Rasa goes through ``bot.rasa_server``, which
+Every entry point that runs Rasa goes through ``bot.rasa.server``, which
 applies this: ``make run`` and ``make run-cluster`` (``bot serve`` /
 ``bot cluster``), ``make shell``, the conversation tests (``rasa test
-core``), ``bot evaluate`` and the benchmark. docs/rasa-extensions.md has the
+core``), ``tools.evaluate`` and the benchmark. docs/rasa-extensions.md has the
 upgrade checklist.
 """
 
@@ -21,15 +21,9 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
+from typing import Any
 
 RASA_VERSION = "3.6.21"
-DEFAULT_ACTION_TIMEOUT = 1.5
-DEFAULT_CONCURRENT_MESSAGES = 3
-DEFAULT_PHONE = None
 
 
 @dataclass(frozen=True)
@@ -45,51 +39,51 @@ class Patch:
 
 
 PATCHES: tuple[Patch, ...] = (
-    Patch("rasa.server:requires_auth", "bot.api_auth:requires_auth",
+    Patch("rasa.server:requires_auth", "bot.rasa.api_auth:requires_auth",
           "the HTTP API token only in the Authorization header, compared in "
           "constant time"),
-    Patch("rasa.server:ensure_loaded_agent", "bot.api_ids:ensure_loaded_agent",
+    Patch("rasa.server:ensure_loaded_agent", "bot.rasa.api_ids:ensure_loaded_agent",
           "conversation ids in the API's paths are percent-decoded"),
-    Patch("rasa.server:_get_output_channel", "bot.live_handoff:output_channel",
+    Patch("rasa.server:_get_output_channel", "bot.rasa.live_handoff:output_channel",
           "replies from the console reach the provider's id, not the "
           "namespaced conversation id"),
     Patch("rasa.core.processor:MessageProcessor._should_handle_message",
-          "bot.live_handoff:should_handle_message",
+          "bot.rasa.live_handoff:should_handle_message",
           "an emergency gets its advice even while reception has the chat",
           static=True),
     Patch("rasa.core.actions.action:RemoteAction._validate_action_result",
-          "bot.speedups:_validate_action_result",
+          "bot.rasa.speedups:_validate_action_result",
           "the response schema checked by a validator built once"),
     Patch("rasa.core.actions.action:RemoteAction._action_call_format",
-          "bot.speedups:_action_call_format",
+          "bot.rasa.speedups:_action_call_format",
           "the action server gets the last 20 user turns, not the session"),
     Patch("rasa.shared.core.events:Event.resolve_by_type",
-          "bot.speedups:_resolve_by_type",
+          "bot.rasa.speedups:_resolve_by_type",
           "an event class found by name is remembered", static=True),
     Patch("rasa.utils.endpoints:EndpointConfig.session",
-          "bot.speedups:_endpoint_session",
+          "bot.rasa.speedups:_endpoint_session",
           "one kept-alive HTTP session per endpoint"),
     Patch("rasa.shared.core.trackers:DialogueStateTracker.copy",
-          "bot.speedups:_tracker_copy",
+          "bot.rasa.speedups:_tracker_copy",
           "copies keep the replay caches apart"),
     Patch("rasa.shared.core.trackers:DialogueStateTracker.applied_events",
-          "bot.speedups:_applied_events",
+          "bot.rasa.speedups:_applied_events",
           "applied events folded in as they arrive, not recomputed"),
     Patch("rasa.engine.runner.dask:DaskGraphRunner.run",
-          "bot.speedups:_run_graph",
+          "bot.rasa.speedups:_run_graph",
           "the model graph run in an order worked out once"),
-    Patch("rasa.core.processor:copy", "bot.speedups:PROCESSOR_COPY",
+    Patch("rasa.core.processor:copy", "bot.rasa.speedups:PROCESSOR_COPY",
           "no deep copies for debug lines that are off"),
-    Patch("rasa.core.policies.memoization:copy", "bot.speedups:MEMOIZATION_COPY",
+    Patch("rasa.core.policies.memoization:copy", "bot.rasa.speedups:MEMOIZATION_COPY",
           "no deep copies for debug lines that are off"),
-    Patch("rasa.core.policies.rule_policy:copy", "bot.speedups:RULE_POLICY_COPY",
+    Patch("rasa.core.policies.rule_policy:copy", "bot.rasa.speedups:RULE_POLICY_COPY",
           "no deep copies for debug lines that are off"),
     Patch("rasa.core.actions.action:RemoteAction.run",
-          "bot.resilience:run_with_deadline",
+          "bot.rasa.resilience:run_with_deadline",
           "a custom action gets a deadline, then an apology, never silence"),
     # After the deadline: the place is given up while the deadline runs.
     Patch("rasa.core.actions.action:RemoteAction.run",
-          "bot.admission:run_action_without_slot",
+          "bot.rasa.admission:run_action_without_slot",
           "a slow custom action gives its place up"),
 )  # fmt: skip
 
@@ -121,7 +115,7 @@ def check_version(version: str | None = None) -> None:
     if version != RASA_VERSION:
         raise WrongRasa(
             f"This project changes Rasa {RASA_VERSION}'s own code "
-            f"(bot/extensions.py) and found Rasa {version}. Pin "
+            f"(bot/rasa/extensions.py) and found Rasa {version}. Pin "
             f"rasa=={RASA_VERSION} (make setup does), or follow the upgrade "
             "checklist in docs/rasa-extensions.md first."
         )
@@ -141,18 +135,10 @@ def _value(path: str) -> Any:
     return getattr(owner, attribute)
 
 
-def apply(settings: Settings | None = None) -> None:
-    """Install every patch (once), configured by ``settings`` (the deadline
-    and admission limit; the clinic's phone for apologies): the defaults
-    without them."""
-    from bot import admission, resilience
-
-    if settings is None:
-        resilience.configure(DEFAULT_ACTION_TIMEOUT, DEFAULT_PHONE)
-        admission.configure(DEFAULT_CONCURRENT_MESSAGES)
-    else:
-        resilience.configure(settings.action_timeout_seconds, _phone(settings))
-        admission.configure(settings.max_concurrent_messages)
+def apply() -> None:
+    """Install every patch, once. What the patches are configured with (the
+    deadline, the admission limit, the apology's phone) is set by
+    ``bot.rasa.install``, so the registry imports nothing of the project."""
     if _applied:
         return
     check_version()
@@ -170,24 +156,13 @@ def apply(settings: Settings | None = None) -> None:
         _originals[patch.replacement] = original
 
 
-def _phone(settings: Settings) -> str | None:
-    """The clinic's phone for apologies; a broken clinic file must not stop
-    Rasa (the apology then points at the website)."""
-    from bot.clinic import load_clinic
-
-    try:
-        return load_clinic(settings.clinic_settings).phone
-    except Exception:  # noqa: BLE001 - logged by whoever reads the file next
-        return None
-
-
 def original(replacement: str) -> Any:
     """What the patch installing ``replacement`` replaced."""
     try:
         return _originals[replacement]
     except KeyError:
         raise LookupError(
-            f"{replacement} is not applied; call bot.extensions.apply()"
+            f"{replacement} is not applied; call bot.rasa.extensions.apply()"
         ) from None
 
 

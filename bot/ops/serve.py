@@ -1,5 +1,5 @@
 """The action server, the Rasa server(s) and the demo website, run together
-under supervisord (bot/supervisor.py): one that dies is started again, Ctrl-C
+under supervisord (bot/ops/supervisor.py): one that dies is started again, Ctrl-C
 stops them all."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import PROJECT_ROOT, supervisor
+from bot import PROJECT_ROOT
 from bot.channels.credentials import write_credentials
-from bot.endpoints import write_endpoints
+from bot.ops import supervisor
+from bot.ops.supervisor import CONFIG_FILE, Program
 from bot.private_files import kept_secret
-from bot.settings import Settings, load_settings, secret
-from bot.supervisor import CONFIG_FILE, Program
+from bot.rasa.endpoints import write_endpoints
+from bot.settings import PUBLIC_REQUEST_MAX_SIZE, Settings, load_settings, secret
 
-PUBLIC_REQUEST_MAX_SIZE = 64 * 1024
 ACTION_REQUEST_MAX_SIZE = 32 * 1024 * 1024
 
 
@@ -82,11 +82,11 @@ def action_server_command(settings: Settings, port: int | None = None) -> list[s
 
 def rasa_server_command(settings: Settings, config_dir: Path, port: int) -> list[str]:
     """The HTTP API (/model/parse, /conversations) always needs the token,
-    which reaches the process in its environment (``bot.rasa_server`` hands
+    which reaches the process in its environment (``bot.rasa.server`` hands
     it to Rasa), never on a command line ``ps`` shows to every user; browsers
     may call Rasa only from the allowed origins."""
     return [
-        sys.executable, "-m", "bot.rasa_server", "run",
+        sys.executable, "-m", "bot.rasa.server", "run",
         "--model", str(settings.model_path),
         "--port", str(port),
         "--endpoints", str(config_dir / "endpoints.yml"),
@@ -191,7 +191,7 @@ def migrate(settings: Settings | None = None) -> int:
     from sqlalchemy.engine import make_url
 
     from bot import migrations
-    from bot.booking.store import make_engine
+    from bot.db import make_engine
 
     settings = settings or load_settings()
     where = make_url(settings.database_url).render_as_string(hide_password=True)
@@ -265,7 +265,7 @@ def shell(settings: Settings | None = None) -> int:
     )
     try:
         command = [
-            sys.executable, "-m", "bot.rasa_server", "shell",
+            sys.executable, "-m", "bot.rasa.server", "shell",
             "--model", str(settings.model_path),
             "--endpoints", str(config_dir / "endpoints.yml"),
         ]  # fmt: skip

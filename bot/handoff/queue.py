@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot import migrations
-from bot.booking.store import as_utc, utcnow
+from bot.db import as_utc, utcnow
 
 WAITING, ACTIVE, RETURNED, MISSED = "waiting", "active", "returned", "missed"
 OPEN = (WAITING, ACTIVE)

@@ -23,7 +23,7 @@ DAILY_SECONDS = 24 * 3600
 
 
 def tracker_database_url(settings: Settings) -> str:
-    """Where Rasa keeps the conversations (as bot/endpoints.py tells it)."""
+    """Where Rasa keeps the conversations (as bot/rasa/endpoints.py tells it)."""
     if settings.tracker_database_url:
         return settings.tracker_database_url
     if make_url(settings.database_url).get_backend_name() == "postgresql":
@@ -84,7 +84,7 @@ def _conversation_traces(settings: Settings, now: datetime) -> int:
     their handoffs, and the emails to staff about them (transcripts), once
     sent, kept as long as conversations are."""
     from bot.booking.store import BookingStore
-    from bot.console.handoffs import handoffs
+    from bot.handoff.queue import handoffs
 
     cutoff = now - timedelta(days=settings.retention_conversation_days)
     store = BookingStore.from_settings(settings)

@@ -13,9 +13,11 @@ message also appears in the training data.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -361,9 +363,9 @@ def evaluate(
     from rasa.core.agent import Agent
     from rasa.utils.log_utils import configure_structlog
 
-    from bot import extensions
+    from bot.rasa import extensions
 
-    # What the server runs (bot/extensions.py), so the scores are its scores.
+    # What the server runs (bot/rasa/extensions.py), so the scores are its scores.
     extensions.apply()
     # Without a configured level Rasa's structured log prints every parse.
     configure_structlog(logging.WARNING)
@@ -451,3 +453,37 @@ def evaluate(
         "every safety question sent to the physio"
     )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.evaluate", description="score the held-out NLU set"
+    )
+    parser.add_argument(
+        "holdout", type=Path, nargs="?", default=PROJECT_ROOT / "tests/nlu/holdout.yml"
+    )
+    parser.add_argument(
+        "--model", type=Path, default=PROJECT_ROOT / "models" / "faq.tar.gz"
+    )
+    parser.add_argument("--min-accuracy", type=float, default=0.93)
+    parser.add_argument(
+        "--min-real-accuracy",
+        type=float,
+        default=MIN_REAL_ACCURACY,
+        help="floor for the real-questions set (tests/nlu/real_questions.yml)",
+    )
+    parser.add_argument(
+        "--report", type=Path, default=PROJECT_ROOT / "results" / "holdout.json"
+    )
+    args = parser.parse_args(argv)
+    return evaluate(
+        args.holdout,
+        args.model,
+        args.min_accuracy,
+        report_path=args.report,
+        min_real_accuracy=args.min_real_accuracy,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

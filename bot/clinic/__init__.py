@@ -1,0 +1,1 @@
+"""The clinic itself: its facts from ``clinic.yml`` and the answers about it."""

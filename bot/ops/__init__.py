@@ -1,0 +1,2 @@
+"""Running the system: the process supervisor, ``bot serve`` and ``bot
+cluster``, private files and logs, local ports and databases."""
