@@ -14,9 +14,9 @@ from aiohttp.web import Response
 if TYPE_CHECKING:
     from bot.booking.store import BookingStore
     from bot.console.accounts import Accounts
+    from bot.conversations import Conversations
     from bot.handoff.queue import HandoffQueue
     from bot.handoff.rasa_api import RasaAPI
-    from bot.privacy.requests import Conversations
 
 
 async def blocking(function: Callable[..., Any], *args: Any) -> Any:

@@ -19,19 +19,18 @@ import asyncio
 import csv
 import html
 import io
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import create_engine, inspect, text
 
 from bot.booking.store import BookingStore
 from bot.console import Console, download
 from bot.console.people import only
 from bot.console.topics import title
+from bot.conversations import Conversations
 from bot.handoff.queue import ACTIVE, MISSED, RETURNED, HandoffQueue
 from bot.private_logs import mask
 
@@ -131,37 +130,8 @@ def _week(moment: datetime, zone: ZoneInfo) -> str:
     return (local - timedelta(days=local.weekday())).isoformat()
 
 
-def _turns(url: str, since: datetime):
-    """(conversation, user event, the action names that answered it)."""
-    engine = create_engine(url, future=True)
-    try:
-        if "events" not in inspect(engine).get_table_names():
-            return
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT sender_id, type_name, data FROM events "
-                    "WHERE timestamp >= :since AND type_name IN ('user', 'action') "
-                    "ORDER BY sender_id, id"
-                ),
-                {"since": since.timestamp()},
-            )
-            current = None
-            for sender, kind, data in rows:
-                if kind == "user":
-                    if current:
-                        yield current
-                    current = (sender, json.loads(data), set())
-                elif current and current[0] == sender:
-                    current[2].add(json.loads(data).get("name"))
-            if current:
-                yield current
-    finally:
-        engine.dispose()
-
-
 def summarise(
-    conversations_url: str,
+    conversations: Conversations,
     store: BookingStore,
     queue: HandoffQueue,
     zone: ZoneInfo,
@@ -174,7 +144,7 @@ def summarise(
     unanswered = []
     week_set: set[str] = set()
     asking: set[str] = set()
-    for sender, event, actions in _turns(conversations_url, since):
+    for sender, event, actions in conversations.turns_since(since):
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
         said = event.get("text")
         if not said or not isinstance(said, str):
@@ -251,11 +221,11 @@ def as_csv(insights: Insights) -> str:
 def add_routes(app: web.Application, console: Console) -> None:
     logged_in, page, nav = console.logged_in, console.page, console.nav
     accounts, store, queue = console.accounts, console.store, console.queue
-    conversations_url, zone = console.conversations.url, console.zone
+    conversations, zone = console.conversations, console.zone
 
     async def compute(weeks: int) -> Insights:
         return await asyncio.to_thread(
-            summarise, conversations_url, store, queue, zone, weeks
+            summarise, conversations, store, queue, zone, weeks
         )
 
     async def overview(request, session) -> web.Response:

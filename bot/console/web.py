@@ -50,10 +50,10 @@ from bot.console.accounts import (
     unlock_url,
 )
 from bot.console.people import only
+from bot.conversations import Conversations
 from bot.handoff.queue import HandoffQueue
 from bot.handoff.rasa_api import RasaAPI
 from bot.notify.mail import send_mail
-from bot.privacy.requests import Conversations
 from bot.settings import SmtpSettings
 
 SESSION_COOKIE = "staff_session"

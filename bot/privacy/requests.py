@@ -14,28 +14,15 @@ conversation in which that number or email was given or typed.
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import create_engine, inspect, text
-
-from bot.booking.contact import normalise_email, normalise_phone
 from bot.booking.spool import Spool, drain
 from bot.booking.store import Booking, BookingStore
 from bot.conversation_ids import handle
+from bot.conversations import Conversations
 from bot.handoff.queue import HandoffQueue
-from bot.privacy.retention import tracker_database_url
-from bot.settings import Settings
-
-# The slots that hold what the patient gave the booking and callback forms.
-CONTACT_SLOTS = ("phone", "email")
-# Between the digits of a number as people type it: "0412 345 678",
-# "(07) 3123-4567", "+61.412.345.678".
-NUMBER_GAPS = re.compile(r"(?<=\d)[\s().-]+(?=\d)")
-EMAILS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def forget_in_bookings(
@@ -56,160 +43,6 @@ def forget_in_bookings(
     counts = store.forget_conversation(conversation_id)
     counts["handoffs"] = queue.forget([conversation_id])
     return counts
-
-
-def _number_pattern(phone: str) -> re.Pattern | None:
-    """The ways a stored number (+61...) appears once the gaps between its
-    digits are closed: 0412345678, 61412345678, +61412345678."""
-    if not phone.startswith("+61"):
-        return None
-    rest = phone[3:]
-    national = rest if rest.startswith(("13", "18")) else "0" + rest
-    return re.compile(rf"(?<!\d)(?:{national}|(?:00)?61{rest})(?!\d)")
-
-
-@dataclass
-class Conversations:
-    """Read, search and delete conversations in Rasa's tracker store."""
-
-    url: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Conversations:
-        return cls(tracker_database_url(settings))
-
-    def _engine(self):
-        return create_engine(self.url, future=True)
-
-    def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
-        """What the patient and the clinic's side said, oldest first."""
-        engine = self._engine()
-        try:
-            if "events" not in inspect(engine).get_table_names():
-                return []
-            with engine.connect() as conn:
-                rows = conn.execute(
-                    text(
-                        "SELECT data FROM events WHERE sender_id = :sender "
-                        "AND type_name IN ('user', 'bot') ORDER BY id"
-                    ),
-                    {"sender": conversation_id},
-                ).all()
-        finally:
-            engine.dispose()
-        out = []
-        for (data,) in rows:
-            event = json.loads(data)
-            if not event.get("text"):
-                continue
-            staff = (event.get("metadata") or {}).get("staff")
-            out.append(
-                {
-                    "at": datetime.fromtimestamp(
-                        event.get("timestamp") or 0, timezone.utc
-                    ).isoformat(),
-                    "from": "patient"
-                    if event["event"] == "user"
-                    else (f"staff ({staff})" if staff else "assistant"),
-                    "text": event["text"],
-                }
-            )
-        return out
-
-    def find(self, phone: str | None, email: str | None) -> set[str]:
-        """Conversations that hold this number or this email: given to a
-        booking or callback form (its slots) or typed in a message."""
-        number = _number_pattern(phone) if phone else None
-        address = email.lower() if email else None
-        if number is None and address is None:
-            return set()
-        # Narrowed in SQL (the number's last two digits, the email as
-        # typed), matched exactly here.
-        conditions, values = [], {}
-        if number is not None:
-            conditions.append(
-                "((type_name = 'user' OR (type_name = 'slot' AND action_name = "
-                "'phone')) AND data LIKE :digits)"
-            )
-            values["digits"] = f"%{phone[-2:]}%"
-        if address is not None:
-            conditions.append(
-                "((type_name = 'user' OR (type_name = 'slot' AND action_name = "
-                "'email')) AND lower(data) LIKE :email ESCAPE '\\')"
-            )
-            values["email"] = "%" + re.sub(r"([\\%_])", r"\\\1", address) + "%"
-        engine = self._engine()
-        try:
-            if "events" not in inspect(engine).get_table_names():
-                return set()
-            with engine.connect() as conn:
-                rows = conn.execute(
-                    text(
-                        "SELECT sender_id, type_name, data FROM events WHERE "
-                        + " OR ".join(conditions)
-                    ),
-                    values,
-                ).all()
-        finally:
-            engine.dispose()
-        found = set()
-        for sender, kind, data in rows:
-            event = json.loads(data)
-            if kind == "slot":
-                given = str(event.get("value") or "")
-                if (number is not None and normalise_phone(given) == phone) or (
-                    address and (normalise_email(given) or "").lower() == address
-                ):
-                    found.add(sender)
-                continue
-            said = str(event.get("text") or "")
-            if number is not None and number.search(NUMBER_GAPS.sub("", said)):
-                found.add(sender)
-            elif address and address in (e.lower() for e in EMAILS.findall(said)):
-                found.add(sender)
-        return found
-
-    def message_counts(self, conversation_ids: list[str]) -> dict[str, int]:
-        """How many messages each of these conversations holds."""
-        counts = {c: 0 for c in conversation_ids}
-        if not conversation_ids:
-            return counts
-        engine = self._engine()
-        try:
-            if "events" not in inspect(engine).get_table_names():
-                return counts
-            with engine.connect() as conn:
-                for conversation_id in conversation_ids:
-                    counts[conversation_id] = conn.execute(
-                        text(
-                            "SELECT COUNT(*) FROM events WHERE sender_id = :sender "
-                            "AND type_name IN ('user', 'bot')"
-                        ),
-                        {"sender": conversation_id},
-                    ).scalar_one()
-        finally:
-            engine.dispose()
-        return counts
-
-    def delete(self, conversation_ids: list[str]) -> dict[str, int]:
-        """Delete these conversations; how many of them held anything, and
-        how many events went."""
-        engine = self._engine()
-        counts = {"conversations": 0, "events": 0}
-        try:
-            if "events" not in inspect(engine).get_table_names():
-                return counts
-            with engine.begin() as conn:
-                for conversation_id in conversation_ids:
-                    gone = conn.execute(
-                        text("DELETE FROM events WHERE sender_id = :sender"),
-                        {"sender": conversation_id},
-                    ).rowcount
-                    counts["conversations"] += gone > 0
-                    counts["events"] += gone
-        finally:
-            engine.dispose()
-        return counts
 
 
 @dataclass(frozen=True)

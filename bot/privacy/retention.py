@@ -13,49 +13,22 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
+from bot.conversations import Conversations
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 DAILY_SECONDS = 24 * 3600
 
 
-def tracker_database_url(settings: Settings) -> str:
-    """Where Rasa keeps the conversations (as bot/rasa/endpoints.py tells it)."""
-    if settings.tracker_database_url:
-        return settings.tracker_database_url
-    if make_url(settings.database_url).get_backend_name() == "postgresql":
-        return settings.database_url
-    return f"sqlite:///{settings.tracker_db}"
-
-
 def _conversations(settings: Settings, now: datetime) -> int:
-    cutoff = (now - timedelta(days=settings.retention_conversation_days)).timestamp()
-    engine = create_engine(tracker_database_url(settings), future=True)
+    conversations = Conversations.from_settings(settings)
     try:
-        if "events" not in inspect(engine).get_table_names():
-            return 0
-        with engine.begin() as conn:
-            old = [
-                sender
-                for (sender,) in conn.execute(
-                    text(
-                        "SELECT sender_id FROM events GROUP BY sender_id "
-                        "HAVING max(timestamp) < :cutoff"
-                    ),
-                    {"cutoff": cutoff},
-                )
-            ]
-            for sender in old:
-                conn.execute(
-                    text("DELETE FROM events WHERE sender_id = :sender"),
-                    {"sender": sender},
-                )
-        return len(old)
+        cutoff = now - timedelta(days=settings.retention_conversation_days)
+        return conversations.delete(conversations.idle_since(cutoff))["conversations"]
     finally:
-        engine.dispose()
+        conversations.dispose()
 
 
 def _booking_requests(settings: Settings, now: datetime) -> int:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
+from bot.conversations import conversations_url
 from bot.private_files import write_private_yaml
 from bot.settings import Settings
 
@@ -21,11 +22,11 @@ TRACKER_STORE = "bot.rasa.tracker_store.SQLTrackerStore"
 
 
 def tracker_store(settings: Settings) -> dict:
-    url = make_url(settings.tracker_database_url or settings.database_url)
+    """Rasa's tracker store on the conversations' database
+    (``bot.conversations.conversations_url``)."""
+    url = make_url(conversations_url(settings))
     if url.get_backend_name() != "postgresql":
-        own_file = settings.tracker_database_url and url.database
-        db = own_file or str(settings.tracker_db)
-        return {"type": TRACKER_STORE, "dialect": "sqlite", "db": db}
+        return {"type": TRACKER_STORE, "dialect": "sqlite", "db": url.database}
     config = {
         "type": TRACKER_STORE,
         "dialect": "postgresql",

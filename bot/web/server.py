@@ -25,9 +25,9 @@ from bot.clinic.facts import Clinic, load_clinic
 from bot.console import live
 from bot.console import web as console
 from bot.console.accounts import Accounts
+from bot.conversations import Conversations
 from bot.handoff.queue import HandoffQueue
 from bot.handoff.rasa_api import RasaAPI
-from bot.privacy.requests import Conversations
 from bot.settings import PUBLIC_REQUEST_MAX_SIZE, Settings, load_settings
 
 HERE = Path(__file__).resolve().parent

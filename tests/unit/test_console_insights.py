@@ -24,8 +24,8 @@ from bot.console.accounts import Accounts
 from bot.console.insights import as_csv, masked, summarise
 from bot.console.topics import TITLES
 from bot.conversation_ids import handle
+from bot.conversations import Conversations
 from bot.handoff.queue import HandoffQueue
-from bot.privacy.requests import Conversations
 from bot.rasa.tracker_store import SQLTrackerStore
 from bot.web.server import create_app
 from tests.unit.test_console_web import PASSWORD, hidden_csrf, log_in
@@ -99,7 +99,7 @@ async def stored(tmp_path):
 
 async def test_the_weeks_numbers(stored):
     url, store, queue = stored
-    insights = summarise(url, store, queue, ZONE, now=NOW)
+    insights = summarise(Conversations(url), store, queue, ZONE, now=NOW)
     assert insights.weeks == ["2026-11-16", "2026-11-23"]
     assert insights.topics["faq_does_it_hurt"] == {"2026-11-23": 1}
     assert "2026-09" not in json.dumps(insights.topics), "older than eight weeks"
@@ -116,7 +116,11 @@ async def test_the_weeks_numbers(stored):
 async def test_the_csv_has_every_section(stored):
     url, store, queue = stored
     rows = list(
-        csv.reader(io.StringIO(as_csv(summarise(url, store, queue, ZONE, now=NOW))))
+        csv.reader(
+            io.StringIO(
+                as_csv(summarise(Conversations(url), store, queue, ZONE, now=NOW))
+            )
+        )
     )
     assert rows[0] == ["topic", "intent", "2026-11-16", "2026-11-23", "total"]
     assert ["Does it hurt?", "faq_does_it_hurt", "0", "1", "1"] in rows
@@ -179,7 +183,7 @@ async def test_messages_that_are_only_markup_are_listed_as_unanswered(tmp_path):
         )
     store = BookingStore(f"sqlite:///{tmp_path / 'clinic.db'}", ("email",))
     queue = HandoffQueue(store.url)
-    insights = summarise(f"sqlite:///{db}", store, queue, ZONE, now=NOW)
+    insights = summarise(Conversations(f"sqlite:///{db}"), store, queue, ZONE, now=NOW)
     store.engine.dispose()
     queue.engine.dispose()
     assert sorted(text for _, kind, text in insights.unanswered) == [

@@ -107,7 +107,7 @@ def test_rasa_commands_run_with_the_extensions():
     probe = (
         "import sys, runpy\n"
         "import rasa.__main__ as m\n"
-        "from bot import extensions\n"
+        "from bot.rasa import extensions\n"
         "m.main = lambda: print('applied' if extensions.applied() else 'plain')\n"
         "for argv in (['run'], ['shell'], ['test', 'core']):\n"
         "    extensions.undo()\n"

@@ -23,11 +23,11 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.booking.spool import Spool, drain
 from bot.booking.store import BookingRequest, BookingStore, StaffMessage
 from bot.conversation_ids import handle
+from bot.conversations import Conversations
 from bot.db import utcnow
 from bot.handoff.queue import HandoffQueue
 from bot.notify.outbox import deliver_due
 from bot.privacy.requests import (
-    Conversations,
     delete_person,
     export_person,
     find_person,

@@ -29,9 +29,10 @@ from bot.booking.store import BookingRequest, BookingStore, export_csv
 from bot.channels.ids import WidgetIds
 from bot.console.accounts import Accounts
 from bot.conversation_ids import handle
+from bot.conversations import Conversations
 from bot.handoff.queue import HandoffQueue
 from bot.notify.outbox import booking_email, deliver_due
-from bot.privacy.requests import Conversations, export_person
+from bot.privacy.requests import export_person
 from bot.rasa.tracker_store import SQLTrackerStore
 from bot.web.server import create_app
 from tests.conftest import make_tracker, user_event
