@@ -19,7 +19,7 @@ from bot.booking.spool import submit_or_queue
 from bot.booking.store import BookingRequest
 from bot.booking.when import Problem, parse_preferred_time
 from bot.conversation_ids import channel_of, handle
-from bot.nlp.details import clean_name, find_email, find_phone, tidy
+from bot.nlp.details import NO_EMAIL, clean_name, find_email, find_phone, given, tidy
 from bot.notify.outbox import deliver_due
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,6 @@ FORM_SLOTS = (
 )
 DERIVED_SLOTS = ("preferred_start", "preferred_end", "preferred_label")
 MAX_FAILURES = 2
-NO_EMAIL = "none"
 SKIP = re.compile(
     r"^\s*(skip|no|nope|nah|none|no email|no thanks|don'?t have (one|an email)|"
     r"rather not( say)?|n/?a|-)\s*[.!]*\s*$",
@@ -121,9 +120,9 @@ def only_other_details(slot: str, tracker: Tracker) -> bool:
 def details_given(tracker: Tracker) -> dict[str, str]:
     """slot -> the detail the latest message gave for it, by its entities."""
     return {
-        DETAIL_SLOTS[entity["entity"]]: str(entity.get("value") or "")
-        for entity in tracker.latest_message.get("entities") or []
-        if entity.get("entity") in DETAIL_SLOTS
+        DETAIL_SLOTS[entity]: value
+        for entity, value in given(tracker.latest_message).items()
+        if entity in DETAIL_SLOTS
     }
 
 

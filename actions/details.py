@@ -11,18 +11,7 @@ from rasa_sdk.types import DomainDict
 from actions import services
 from actions.fallback import ActionHandleFallback
 from bot.booking.contact import display_phone
-
-DETAIL_ENTITIES = ("person_name", "phone_number", "email_address", "time_phrase")
-
-
-def given_details(tracker: Tracker) -> dict[str, str]:
-    """The details the latest message carried, by entity name."""
-    found: dict[str, str] = {}
-    for entity in tracker.latest_message.get("entities") or []:
-        name = entity.get("entity")
-        if name in DETAIL_ENTITIES and name not in found and entity.get("value"):
-            found[name] = str(entity["value"])
-    return found
+from bot.nlp.details import NO_EMAIL, given
 
 
 def describe(details: dict[str, str]) -> str:
@@ -30,7 +19,7 @@ def describe(details: dict[str, str]) -> str:
     parts = []
     if phone := details.get("phone_number"):
         parts.append(f"your number ({display_phone(phone)})")
-    if (email := details.get("email_address")) == "none":
+    if (email := details.get("email_address")) == NO_EMAIL:
         parts.append("that you'd rather not give an email")
     elif email:
         parts.append(f"your email ({email})")
@@ -52,7 +41,7 @@ class ActionAcknowledgeDetails(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        details = given_details(tracker)
+        details = given(tracker.latest_message)
         if not details:
             return await ActionHandleFallback().run(dispatcher, tracker, domain)
         name = details.get("person_name")

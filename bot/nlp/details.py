@@ -23,6 +23,11 @@ from typing import Any
 
 from bot.booking.contact import normalise_email, normalise_phone
 
+# What the booking form stores, and the finder gives, for "no email".
+NO_EMAIL = "none"
+# The entities the details finder gives.
+DETAIL_ENTITIES = ("person_name", "phone_number", "email_address", "time_phrase")
+
 # Letters with inner apostrophes or hyphens: O'Brien-Smith, D'Souza, Nguyễn.
 NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['’\-](?=[^\W\d_]))*"
 NAME_WORD_RE = re.compile(NAME_WORD)
@@ -155,7 +160,7 @@ def find_email(text: str) -> Found | None:
 
 # "no email", "I don't have an email", "without email": the optional email
 # answered in a message that gives the other details.
-NO_EMAIL = re.compile(
+SAYS_NO_EMAIL = re.compile(
     r"\b(?:no\s+e-?mail(?:\s+address)?|(?:i\s+)?(?:don'?t|do\s+not)\s+have\s+"
     r"(?:an?\s+)?e-?mail(?:\s+address)?|without\s+(?:an?\s+)?e-?mail)\b",
     re.I,
@@ -164,9 +169,22 @@ NO_EMAIL = re.compile(
 
 def find_no_email(text: str) -> Found | None:
     """Saying there is no email address: the value the booking form stores
-    for a skipped email ("none")."""
-    match = NO_EMAIL.search(text)
-    return Found("email_address", "none", match.start(), match.end()) if match else None
+    for a skipped email (``NO_EMAIL``)."""
+    match = SAYS_NO_EMAIL.search(text)
+    return (
+        Found("email_address", NO_EMAIL, match.start(), match.end()) if match else None
+    )
+
+
+def given(message: dict) -> dict[str, str]:
+    """The details a parsed message carried, by entity name: the first
+    non-empty value of each."""
+    found: dict[str, str] = {}
+    for entity in message.get("entities") or []:
+        name, value = entity.get("entity"), entity.get("value")
+        if name in DETAIL_ENTITIES and name not in found and value:
+            found[name] = str(value)
+    return found
 
 
 def _title(name: str) -> str:
