@@ -15,8 +15,8 @@ from rasa_sdk.types import DomainDict
 
 from actions import services
 from bot.booking.contact import display_phone, normalise_email, normalise_phone
+from bot.booking.records import BookingRequest
 from bot.booking.spool import submit_or_queue
-from bot.booking.store import BookingRequest
 from bot.booking.when import Problem, parse_preferred_time
 from bot.conversation_ids import channel_of, handle
 from bot.nlp.details import NO_EMAIL, clean_name, find_email, find_phone, given, tidy

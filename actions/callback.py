@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 from actions import services
 from actions.booking import ContactValidation, Unchecked, checked_slot, store_request
 from bot.booking.contact import display_phone, normalise_phone
-from bot.booking.store import BookingRequest
+from bot.booking.records import BookingRequest
 from bot.conversation_ids import channel_of
 from bot.nlp.details import clean_name
 

@@ -30,3 +30,12 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def to_utc(value: datetime | None) -> datetime | None:
+    """A time to store: in UTC, and refused without a time zone."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("times must carry a time zone")
+    return value.astimezone(timezone.utc)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
+from bot.booking.records import Booking, BookingRequest
 from bot.booking.reference import new_reference
-from bot.booking.store import Booking, BookingRequest, BookingStore
+from bot.booking.store import BookingStore
 from bot.conversation_ids import handle
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,9 @@ import json
 import sys
 
 from bot.booking.contact import display_phone
-from bot.booking.store import STATUSES, Booking, BookingStore, export_csv
+from bot.booking.export import export_csv
+from bot.booking.records import STATUSES, Booking
+from bot.booking.store import BookingStore
 from bot.settings import load_settings
 
 

@@ -197,7 +197,7 @@ def summarise(
 def as_csv(insights: Insights) -> str:
     """One section after another: topics per week, the unanswered messages,
     the totals. Cells that a spreadsheet would run as formulas are quoted."""
-    from bot.booking.store import csv_safe
+    from bot.booking.export import csv_safe
 
     out = io.StringIO()
     writer = csv.writer(out)

@@ -28,14 +28,9 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from multidict import MultiDict
 
-from bot.booking.store import (
-    NOTE_MAX,
-    STATUSES,
-    Booking,
-    BookingStore,
-    Note,
-    export_csv,
-)
+from bot.booking.export import export_csv
+from bot.booking.records import NOTE_MAX, STATUSES, Booking, Note
+from bot.booking.store import BookingStore
 from bot.console import Console, blocking, download, insights, live, people
 from bot.console.accounts import (
     MAX_EMAIL,

@@ -7,8 +7,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.booking.records import STAFF_EMAIL, Booking, StaffMessage
 from bot.booking.spool import Spool, drain
-from bot.booking.store import STAFF_EMAIL, Booking, BookingStore, StaffMessage
+from bot.booking.store import BookingStore
 from bot.clinic.facts import Clinic
 from bot.notify.mail import send_mail
 from bot.notify.webhook import post_signed

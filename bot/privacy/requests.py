@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from bot.booking.records import Booking
 from bot.booking.spool import Spool, drain
-from bot.booking.store import Booking, BookingStore
+from bot.booking.store import BookingStore
 from bot.conversation_ids import handle
 from bot.conversations import Conversations
 from bot.handoff.queue import HandoffQueue

@@ -19,7 +19,8 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import PROJECT_ROOT
-from bot.booking.store import BookingRequest, BookingStore
+from bot.booking.records import BookingRequest
+from bot.booking.store import BookingStore
 from bot.console.accounts import Accounts
 from bot.console.insights import as_csv, masked, summarise
 from bot.console.topics import TITLES

@@ -13,7 +13,8 @@ from http.cookies import SimpleCookie
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.booking.store import BookingRequest, BookingStore
+from bot.booking.records import BookingRequest
+from bot.booking.store import BookingStore
 from bot.console.accounts import (
     ACCOUNT_FREE_FAILURES,
     ADDRESS_FREE_FAILURES,

@@ -85,10 +85,16 @@ def test_holdout_is_not_in_training_data():
     assert leaked(read_examples(HOLDOUT), TRAINING_DIR) == []
 
 
+CONVERSATION_TESTS = PROJECT_ROOT / "tests" / "conversations"
+
+
 def test_every_data_file_declares_version_3_1():
+    """The conversation tests too; a glob that finds none (as one did, in
+    the folder they had left) would check nothing and pass."""
+    conversations = sorted(CONVERSATION_TESTS.glob("test_*.yml"))
+    assert conversations, f"no conversation tests in {CONVERSATION_TESTS}"
     files = [PROJECT_ROOT / "domain.yml", *(PROJECT_ROOT / "data").rglob("*.yml")]
-    files += list((PROJECT_ROOT / "tests").glob("test_*.yml"))
-    for path in files:
+    for path in files + conversations:
         assert path.read_text(encoding="utf8").startswith('version: "3.1"'), path
 
 

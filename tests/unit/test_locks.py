@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 
 import pytest
 from rasa.core.lock_store import LockError
@@ -43,9 +44,18 @@ async def test_two_instances_never_hold_one_conversation_at_once(stores):
 
 
 async def test_other_conversations_are_not_blocked(stores):
-    async with stores[0].lock("conversation-a"):
-        async with stores[1].lock("conversation-b"):
-            pass
+    """While one instance holds conversation A, another takes conversation B
+    at once, and A itself stays locked meanwhile."""
+    a, b = f"conversation-a-{uuid.uuid4().hex}", f"conversation-b-{uuid.uuid4().hex}"
+    inside_b = []
+    async with stores[0].lock(a, lock_lifetime=5):
+        started = loop_time()
+        async with stores[1].lock(b, lock_lifetime=1):
+            inside_b.append(loop_time() - started)
+            with pytest.raises(LockError):
+                async with stores[2].lock(a, lock_lifetime=0.2):
+                    pass
+    assert len(inside_b) == 1 and inside_b[0] < 0.5, inside_b
 
 
 async def test_gives_up_after_the_lifetime(stores):

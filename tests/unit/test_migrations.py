@@ -12,7 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, create_engine, inspect, text
 
 from bot import migrations
-from bot.booking.store import Base, BookingRequest, BookingStore
+from bot.booking.records import BookingRequest
+from bot.booking.store import BookingStore
+from bot.booking.tables import Base
 from bot.channels.replays import metadata as replay_tables
 from bot.console.accounts import metadata as console_tables
 from bot.handoff.queue import metadata as handoff_tables

@@ -20,8 +20,9 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.booking.records import BookingRequest, StaffMessage
 from bot.booking.spool import Spool, drain
-from bot.booking.store import BookingRequest, BookingStore, StaffMessage
+from bot.booking.store import BookingStore
 from bot.conversation_ids import handle
 from bot.conversations import Conversations
 from bot.db import utcnow

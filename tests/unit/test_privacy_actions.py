@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import services
 from actions.privacy import ActionForgetMe
-from bot.booking.store import BookingRequest
+from bot.booking.records import BookingRequest
 from bot.notify.outbox import deliver_due
 from tests.conftest import make_tracker, user_event
 

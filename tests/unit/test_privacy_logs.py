@@ -61,7 +61,7 @@ WIDGET = "web:AbCdEfGhIjKlMnOpQrStUvWx.0123456789abcdefghijkl"
 
 async def test_a_failed_booking_logs_the_handle_not_the_widgets_id(monkeypatch, caplog):
     from actions import booking
-    from bot.booking.store import BookingRequest
+    from bot.booking.records import BookingRequest
     from bot.conversation_ids import handle
 
     def both_down(*_args):
@@ -108,8 +108,9 @@ async def test_a_failed_handoff_logs_the_handle_not_the_widgets_id(
 def test_a_queued_request_stored_under_another_reference_logs_the_handle(
     tmp_path, caplog
 ):
+    from bot.booking.records import BookingRequest
     from bot.booking.spool import Spool, drain
-    from bot.booking.store import BookingRequest, BookingStore
+    from bot.booking.store import BookingStore
     from bot.conversation_ids import handle
 
     store = BookingStore(f"sqlite:///{tmp_path / 'clinic.db'}")

@@ -11,7 +11,8 @@ from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import text
 
-from bot.booking.store import BookingRequest, BookingStore
+from bot.booking.records import BookingRequest
+from bot.booking.store import BookingStore
 from bot.privacy.retention import apply_retention
 from bot.rasa.tracker_store import SQLTrackerStore
 from bot.settings import load_settings
@@ -92,7 +93,7 @@ def test_the_retention_settings_are_checked(monkeypatch):
 
 
 def test_old_handoffs_and_sent_staff_emails_go_with_the_conversations(settings):
-    from bot.booking.store import StaffMessage
+    from bot.booking.records import StaffMessage
     from bot.handoff.queue import HandoffQueue
     from bot.notify.outbox import deliver_due
 

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.booking.records import BookingRequest
 from bot.booking.spool import Spool, drain, dump_request, load_request, submit_or_queue
-from bot.booking.store import BookingRequest, BookingStore
+from bot.booking.store import BookingStore
 
 DOWN = "postgresql://nobody@127.0.0.1:1/x"
 

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import PROJECT_ROOT
-from bot.booking.store import BookingRequest, BookingStore
+from bot.booking.records import BookingRequest
+from bot.booking.store import BookingStore
 
 
 @pytest.fixture

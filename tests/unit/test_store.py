@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, text
 
+from bot.booking.export import export_csv
+from bot.booking.records import BookingRequest
 from bot.booking.reference import looks_like_reference
-from bot.booking.store import BookingRequest, BookingStore, export_csv
+from bot.booking.store import BookingStore
 from bot.notify.outbox import booking_email, deliver_due
 
 BRISBANE = ZoneInfo("Australia/Brisbane")

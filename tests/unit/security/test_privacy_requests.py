@@ -25,7 +25,9 @@ from actions import services
 from actions.booking import pending_deliveries
 from actions.handoff import ActionHandoffHuman
 from actions.privacy import ActionForgetMe
-from bot.booking.store import BookingRequest, BookingStore, export_csv
+from bot.booking.export import export_csv
+from bot.booking.records import BookingRequest
+from bot.booking.store import BookingStore
 from bot.channels.ids import WidgetIds
 from bot.console.accounts import Accounts
 from bot.conversation_ids import handle

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.booking.store import CSV_FIELDS, Booking, export_csv
+from bot.booking.export import CSV_FIELDS, export_csv
+from bot.booking.records import Booking
 from bot.channels.incoming import INVISIBLE, MAX_TEXT, SPACE_LIKE, prepare_text
 from bot.notify.outbox import booking_email
 
