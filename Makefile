@@ -68,6 +68,7 @@ run: setup $(MODEL)
 	$(PY) -m bot serve
 
 run-cluster: setup $(MODEL)
+	@scripts/nginx.sh >/dev/null
 	$(PY) -m bot cluster --instances 2
 
 shell: setup $(MODEL)
@@ -93,6 +94,7 @@ unit: setup $(MODEL)
 
 e2e: setup $(MODEL)
 	@scripts/chromium.sh >/dev/null
+	@scripts/nginx.sh >/dev/null
 	@$(SERVICES) $(PY) -m pytest -m "not unit or slow"
 
 conversations: setup $(MODEL)
@@ -108,6 +110,7 @@ test: lint validate unit e2e conversations evaluate
 # training time, held-out accuracy (README, "Benchmark"). BENCH_ARGS passes
 # options, e.g. BENCH_ARGS=--reuse-models.
 bench: setup $(MODEL)
+	@scripts/nginx.sh >/dev/null
 	$(PY) -m bot.bench $(BENCH_ARGS)
 
 clean:

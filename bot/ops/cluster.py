@@ -116,18 +116,15 @@ def supervised_services(
 
 
 def nginx_binary() -> str:
+    """nginx as scripts/nginx.sh installed it (``make run-cluster``, ``make
+    e2e`` and ``make bench`` run that first); the running system installs
+    nothing."""
     found = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
-    if found:
-        return found
-    print("installing nginx from Debian's packages", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "nginx-light"], check=True, env=env
-    )
-    return shutil.which("nginx") or "/usr/sbin/nginx"
+    if not found:
+        raise SystemExit("nginx is missing: run scripts/nginx.sh (as root) first")
+    return found
 
 
 def nginx_config(
