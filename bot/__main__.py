@@ -72,15 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
+    # Read once here and passed to whichever command runs.
+    from bot.settings import load_settings
+
+    settings = load_settings()
     if args.command == "handoff":
-        return resume_handoff(args.conversation)
+        return resume_handoff(settings, args.conversation)
     if args.command == "bookings":
-        return staff.run(args)
+        return staff.run(args, settings)
     if args.command == "staff" and args.staff_command == "unlock":
         from bot.console.accounts import AccountError, Accounts, unlock_url
-        from bot.settings import load_settings
 
-        settings = load_settings()
         accounts = Accounts(settings.database_url)
         if args.address:
             had = accounts.unblock_address(args.address)
@@ -98,16 +100,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "staff":
-        return staff.add_account(args.email, args.name, args.password_stdin)
+        return staff.add_account(settings, args.email, args.name, args.password_stdin)
     if args.command == "outbox":
         from bot.booking.spool import Spool
+        from bot.booking.store import BookingStore
         from bot.clinic.facts import load_clinic
         from bot.notify.outbox import default_senders, flush
-        from bot.settings import load_settings
 
-        settings = load_settings()
         counts = flush(
-            staff.store(),
+            BookingStore.from_settings(settings),
             Spool(settings.booking_spool),
             default_senders(settings, load_clinic(settings.clinic_settings)),
         )
@@ -119,26 +120,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from bot.ops.serve import serve
 
-        return serve()
+        return serve(settings)
     if args.command == "cluster":
         from bot.ops.cluster import reload, run_cluster
 
         if args.action == "reload":
-            return reload()
-        return run_cluster(args.instances, args.action_servers)
+            return reload(settings)
+        return run_cluster(args.instances, args.action_servers, settings)
     if args.command == "process":
         from bot.ops.serve import run_one
 
-        return run_one(args.name)
+        return run_one(args.name, settings)
     if args.command == "shell":
         from bot.ops.serve import shell
 
-        return shell()
+        return shell(settings)
     if args.command == "retention":
         from bot.privacy.retention import apply_retention
-        from bot.settings import load_settings
 
-        counts = apply_retention(load_settings())
+        counts = apply_retention(settings)
         print(
             f"deleted {counts['conversations']} conversations and "
             f"{counts['booking_requests']} booking requests past their time"
@@ -147,11 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         from bot.ops.serve import migrate
 
-        return migrate()
+        return migrate(settings)
     return 2
 
 
-def resume_handoff(given: str) -> int:
+def resume_handoff(settings, given: str) -> int:
     """Give a paused conversation back to the assistant, named by the handle
     the handoff email gives (looked up among the handoffs) or by its id.
     Only what staff typed is printed back: the id a handle stands for is
@@ -159,9 +159,7 @@ def resume_handoff(given: str) -> int:
     from bot.conversation_ids import split_id
     from bot.handoff.queue import HandoffQueue
     from bot.handoff.resume import resume
-    from bot.settings import load_settings
 
-    settings = load_settings()
     if not settings.api_token:
         print("Set RASA_API_TOKEN to the token the Rasa server runs with.")
         return 2

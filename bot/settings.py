@@ -17,6 +17,9 @@ from bot import PROJECT_ROOT
 # (bot/rasa/install.py).
 ACTION_TIMEOUT_SECONDS = 1.5
 MAX_CONCURRENT_MESSAGES = 3
+# Messages in work at once per conversation and per client address.
+FLOOD_PER_CONVERSATION = 5
+FLOOD_PER_ADDRESS = 30
 # The largest body any public route takes (Rasa's webhooks, the website).
 PUBLIC_REQUEST_MAX_SIZE = 64 * 1024
 
@@ -324,8 +327,10 @@ def load_settings() -> Settings:
         ),
         retention_conversation_days=_whole_number("RETENTION_CONVERSATION_DAYS", 90, 1),
         retention_booking_days=_whole_number("RETENTION_BOOKING_DAYS", 730, 1),
-        flood_per_conversation=_whole_number("FLOOD_PER_CONVERSATION", 5, 1),
-        flood_per_address=_whole_number("FLOOD_PER_ADDRESS", 30, 1),
+        flood_per_conversation=_whole_number(
+            "FLOOD_PER_CONVERSATION", FLOOD_PER_CONVERSATION, 1
+        ),
+        flood_per_address=_whole_number("FLOOD_PER_ADDRESS", FLOOD_PER_ADDRESS, 1),
         handoff_wait_seconds=_seconds("HANDOFF_WAIT_SECONDS", 180),
         handoff_per_conversation=_whole_number("HANDOFF_PER_CONVERSATION", 3, 1),
         handoff_per_address=_whole_number("HANDOFF_PER_ADDRESS", 10, 1),

@@ -18,10 +18,14 @@ def init_hooks(manager: pluggy.PluginManager) -> None:
 
 @hookimpl
 def attach_sanic_app_extensions(app) -> None:
+    """The action server's entry point: the settings are read here, once."""
+    from actions import services
     from bot import private_logs
     from bot.rasa.action_auth import require_token
+    from bot.settings import load_settings
 
     private_logs.install()
+    services.configure(load_settings())
     app.register_middleware(require_token, "request")
     app.register_listener(start_outbox_retry, "after_server_start")
     app.register_listener(stop_outbox_retry, "before_server_stop")
@@ -31,7 +35,6 @@ async def start_outbox_retry(app, _loop) -> None:
     from actions import services
     from bot.notify.outbox import flush
     from bot.notify.retry import retry_forever
-    from bot.settings import load_settings
 
     def deliver() -> dict[str, int]:
         return flush(
@@ -40,7 +43,7 @@ async def start_outbox_retry(app, _loop) -> None:
             services.notification_senders(),
         )
 
-    settings = load_settings()
+    settings = services.settings()
     app.ctx.outbox_retry = asyncio.create_task(
         retry_forever(deliver, settings.outbox_retry_seconds)
     )

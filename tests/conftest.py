@@ -29,6 +29,16 @@ def pytest_collection_modifyitems(items) -> None:
 
 
 @pytest.fixture(autouse=True)
+def configured_services() -> None:
+    """The action server's services made from the environment as each test
+    starts, as the action server's entry point makes them (rasa_sdk_plugins)."""
+    from actions import services
+    from bot.settings import load_settings
+
+    services.configure(load_settings())
+
+
+@pytest.fixture(autouse=True)
 def fresh_admission(monkeypatch) -> None:
     """Each test starts with the message slots a fresh process has, so no
     test depends on another having called ``admission.configure`` before it

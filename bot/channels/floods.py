@@ -23,7 +23,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+
+from bot.settings import FLOOD_PER_ADDRESS, FLOOD_PER_CONVERSATION
 
 BUSY_REPLY = (
     "One moment please: I'm still answering your earlier messages. "
@@ -90,13 +91,25 @@ class Floods:
             self.leave(ticket)
 
 
-@lru_cache(maxsize=1)
-def floods() -> Floods:
-    """The process's queues, sized by the settings."""
-    from bot.settings import load_settings
+_floods = Floods(FLOOD_PER_CONVERSATION, FLOOD_PER_ADDRESS)
+# Until configured, a key of this process alone (tags then differ between
+# instances).
+_client_key = secrets.token_bytes(32)
 
-    settings = load_settings()
-    return Floods(settings.flood_per_conversation, settings.flood_per_address)
+
+def configure(per_conversation: int, per_address: int, key: str | None) -> None:
+    """The limits from the settings and the key of the client tags
+    (``WIDGET_SECRET``, shared by every instance), set once by the entry
+    point (bot/rasa/install.py)."""
+    global _floods, _client_key
+    _floods = Floods(per_conversation, per_address)
+    if key:
+        _client_key = key.encode("utf8")
+
+
+def floods() -> Floods:
+    """The process's queues."""
+    return _floods
 
 
 def client_address(request) -> str:
@@ -118,19 +131,12 @@ def too_many():
 CLIENT_KEY = "_client"
 
 
-@lru_cache(maxsize=1)
-def _client_key() -> bytes:
-    from bot.settings import secret
-
-    return (secret("WIDGET_SECRET") or secrets.token_urlsafe(32)).encode("utf8")
-
-
 def client_tag(address: str) -> str:
     """The client address as the message's metadata carries it (``_client``)
     for limits that count per address after the channel (handoff requests):
     keyed, so the stored value does not give the address back, and the same
-    on every instance that shares ``WIDGET_SECRET``."""
-    return hmac.new(_client_key(), address.encode("utf8"), hashlib.sha256).hexdigest()[
+    on every instance that shares ``WIDGET_SECRET`` (``configure``)."""
+    return hmac.new(_client_key, address.encode("utf8"), hashlib.sha256).hexdigest()[
         :16
     ]
 

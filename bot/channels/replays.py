@@ -14,7 +14,6 @@ import asyncio
 import logging
 import random
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert
 from sqlalchemy.engine import Engine
@@ -68,11 +67,20 @@ class ReplayGuard:
         return True
 
 
-@lru_cache(maxsize=1)
-def guard() -> ReplayGuard:
-    from bot.settings import load_settings
+_guard: ReplayGuard | None = None
 
-    return ReplayGuard(load_settings().database_url)
+
+def configure(database_url: str) -> None:
+    """The database the ids are kept in, set once by the entry point
+    (bot/rasa/install.py)."""
+    global _guard
+    _guard = ReplayGuard(database_url)
+
+
+def guard() -> ReplayGuard:
+    if _guard is None:
+        raise RuntimeError("the replay guard is not configured (bot.rasa.install)")
+    return _guard
 
 
 async def first_delivery(provider: str, message_id: object) -> bool:
@@ -83,7 +91,7 @@ async def first_delivery(provider: str, message_id: object) -> bool:
         return True
     try:
         return await asyncio.to_thread(guard().first_time, provider, str(message_id))
-    except SQLAlchemyError:
+    except (SQLAlchemyError, RuntimeError):
         logger.exception(
             "could not check %s message %s for a replay", provider, message_id
         )

@@ -9,11 +9,7 @@ from bot.booking.contact import display_phone
 from bot.booking.export import export_csv
 from bot.booking.records import STATUSES, Booking
 from bot.booking.store import BookingStore
-from bot.settings import load_settings
-
-
-def store() -> BookingStore:
-    return BookingStore.from_settings(load_settings())
+from bot.settings import Settings
 
 
 def _line(b: Booking) -> str:
@@ -24,8 +20,8 @@ def _line(b: Booking) -> str:
     )
 
 
-def list_bookings(as_json: bool, status: str | None) -> int:
-    bookings = store().list(status)
+def list_bookings(store: BookingStore, as_json: bool, status: str | None) -> int:
+    bookings = store.list(status)
     if as_json:
         print(json.dumps([b.as_dict() for b in bookings], indent=2))
     elif not bookings:
@@ -36,8 +32,8 @@ def list_bookings(as_json: bool, status: str | None) -> int:
     return 0
 
 
-def show_booking(reference: str) -> int:
-    booking = store().get(reference)
+def show_booking(store: BookingStore, reference: str) -> int:
+    booking = store.get(reference)
     if booking is None:
         print(f"No booking request {reference}", file=sys.stderr)
         return 1
@@ -45,9 +41,9 @@ def show_booking(reference: str) -> int:
     return 0
 
 
-def mark_booking(reference: str, status: str) -> int:
+def mark_booking(store: BookingStore, reference: str, status: str) -> int:
     try:
-        booking = store().mark(reference, status)
+        booking = store.mark(reference, status)
     except KeyError:
         print(f"No booking request {reference}", file=sys.stderr)
         return 1
@@ -55,8 +51,8 @@ def mark_booking(reference: str, status: str) -> int:
     return 0
 
 
-def export_bookings(status: str | None) -> int:
-    sys.stdout.write(export_csv(store().list(status)))
+def export_bookings(store: BookingStore, status: str | None) -> int:
+    sys.stdout.write(export_csv(store.list(status)))
     return 0
 
 
@@ -76,23 +72,23 @@ def add_parser(commands) -> None:
     export.add_argument("--status", choices=STATUSES)
 
 
-def run(args) -> int:
+def run(args, settings: Settings) -> int:
+    store = BookingStore.from_settings(settings)
     if args.action == "list":
-        return list_bookings(args.json, args.status)
+        return list_bookings(store, args.json, args.status)
     if args.action == "show":
-        return show_booking(args.reference)
+        return show_booking(store, args.reference)
     if args.action == "mark":
-        return mark_booking(args.reference, args.status)
-    return export_bookings(args.status)
+        return mark_booking(store, args.reference, args.status)
+    return export_bookings(store, args.status)
 
 
-def add_account(email: str, name: str, password_stdin: bool) -> int:
+def add_account(settings: Settings, email: str, name: str, password_stdin: bool) -> int:
     """``python -m bot staff add``: the password is asked twice (or read from
     standard input), never taken from the command line, which ``ps`` shows."""
     import getpass
 
     from bot.console.accounts import AccountError, Accounts
-    from bot.settings import load_settings
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -102,7 +98,7 @@ def add_account(email: str, name: str, password_stdin: bool) -> int:
             print("The two passwords differ; nothing was created.")
             return 1
     try:
-        account = Accounts(load_settings().database_url).add(email, password, name)
+        account = Accounts(settings.database_url).add(email, password, name)
     except AccountError as error:
         print(f"Not created: {error}.")
         return 1

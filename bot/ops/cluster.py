@@ -34,7 +34,7 @@ from bot.ops.serve import (
     with_action_token,
 )
 from bot.ops.supervisor import Program, supervisorctl, wait_for
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 
 LAYOUT_FILE = "cluster.json"
 # How long nginx leaves out an instance whose connection failed.
@@ -285,8 +285,7 @@ def write_nginx_config(layout: Layout, down: Sequence[int] = ()) -> Path:
     return config
 
 
-def run_cluster(instances: int = 2, actions: int = 2) -> int:
-    settings = load_settings()
+def run_cluster(instances: int, actions: int, settings: Settings) -> int:
     if not settings.model_path.exists():
         print(f"No trained model at {settings.model_path}; run `make run`.")
         return 1
@@ -345,10 +344,9 @@ def run_cluster(instances: int = 2, actions: int = 2) -> int:
     return supervisor.run(processes, directory)
 
 
-def reload(settings: Settings | None = None, timeout: float = START_TIMEOUT) -> int:
+def reload(settings: Settings, timeout: float = START_TIMEOUT) -> int:
     """Restart the Rasa instances one at a time, each out of nginx while it
     drains and loads the model again, so no request fails."""
-    settings = settings or load_settings()
     directory = run_dir(settings)
     try:
         layout = Layout.load(directory)

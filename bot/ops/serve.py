@@ -18,7 +18,7 @@ from bot.ops import supervisor
 from bot.ops.supervisor import CONFIG_FILE, Program
 from bot.private_files import kept_secret
 from bot.rasa.endpoints import write_endpoints
-from bot.settings import PUBLIC_REQUEST_MAX_SIZE, Settings, load_settings, secret
+from bot.settings import PUBLIC_REQUEST_MAX_SIZE, Settings, secret
 
 ACTION_REQUEST_MAX_SIZE = 32 * 1024 * 1024
 
@@ -184,7 +184,7 @@ def api_token_for(settings: Settings) -> str:
     return token
 
 
-def migrate(settings: Settings | None = None) -> int:
+def migrate(settings: Settings) -> int:
     """The bookings database at the newest schema (bot/migrations), before any
     server starts: a database that cannot be reached or upgraded is reported
     here, not as every booking going to the spool."""
@@ -193,7 +193,6 @@ def migrate(settings: Settings | None = None) -> int:
     from bot import migrations
     from bot.db import make_engine
 
-    settings = settings or load_settings()
     where = make_url(settings.database_url).render_as_string(hide_password=True)
     engine = make_engine(settings.database_url)
     try:
@@ -207,9 +206,8 @@ def migrate(settings: Settings | None = None) -> int:
     return 0
 
 
-def serve(settings: Settings | None = None) -> int:
+def serve(settings: Settings) -> int:
     """Run the servers under supervisord until interrupted."""
-    settings = settings or load_settings()
     if not settings.model_path.exists():
         print(f"No trained model at {settings.model_path}; run `make run`.")
         return 1
@@ -229,11 +227,10 @@ def serve(settings: Settings | None = None) -> int:
     return supervisor.run(processes, run_dir(settings))
 
 
-def run_one(name: str, settings: Settings | None = None) -> int:
+def run_one(name: str, settings: Settings) -> int:
     """Become one of the programs (``rasa``, ``actions`` or ``web``), for a
     container whose orchestrator supervises it. Replicas must share their
     secrets, so none is made up here."""
-    settings = settings or load_settings()
     shared = {
         "RASA_API_TOKEN": settings.api_token,
         "ACTION_SERVER_TOKEN": settings.action_token,
@@ -251,9 +248,9 @@ def run_one(name: str, settings: Settings | None = None) -> int:
     return 2
 
 
-def shell(settings: Settings | None = None) -> int:
+def shell(settings: Settings) -> int:
     """Chat in this terminal: the action server in the background, rasa shell."""
-    settings = with_action_token(settings or load_settings())
+    settings = with_action_token(settings)
     config_dir = write_config(settings, settings.tracker_db.parent / "run-shell")
     env = environment(settings)
     actions = subprocess.Popen(
