@@ -58,8 +58,10 @@ node_modules/.installed: package.json package-lock.json
 
 setup: $(INSTALLED) $(SPACY_STAMP) $(EMBEDDINGS) node_modules/.installed
 
+# Trained through bot.rasa.server, as the model is served: the Rasa version
+# checked and the project's changes applied (docs/rasa-extensions.md).
 $(MODEL): $(INSTALLED) $(TRAINING)
-	$(RASA) train --fixed-model-name faq --out models
+	$(PY) -m bot.rasa.server train --fixed-model-name faq --out models
 	touch $@
 
 train: $(MODEL)
@@ -95,7 +97,7 @@ unit: setup $(MODEL)
 e2e: setup $(MODEL)
 	@scripts/chromium.sh >/dev/null
 	@scripts/nginx.sh >/dev/null
-	@$(SERVICES) $(PY) -m pytest -m "not unit or slow"
+	@$(SERVICES) $(PY) -m pytest -m "not unit or slow" --durations=40
 
 conversations: setup $(MODEL)
 	$(PY) -m bot.rasa.server test core --model $(MODEL) --stories tests/conversations --fail-on-prediction-errors --out results/conversations
@@ -107,7 +109,7 @@ evaluate: setup $(MODEL)
 test: lint validate unit e2e conversations evaluate
 
 # Ours against Rasa's stock config: latency, throughput, memory, start-up,
-# training time, held-out accuracy (README, "Benchmark"). BENCH_ARGS passes
+# training time, held-out accuracy (docs/benchmark.md). BENCH_ARGS passes
 # options, e.g. BENCH_ARGS=--reuse-models.
 bench: setup $(MODEL)
 	@scripts/nginx.sh >/dev/null

@@ -36,6 +36,7 @@ from bot.channels.incoming import (
 )
 from bot.channels.too_large import answer_too_large_as_json
 from bot.conversation_ids import conversation_id
+from bot.rasa.version import check_version
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,8 @@ class ClinicRestInput(RestInput):
         return cls(require_token=bool((credentials or {}).get("require_token")))
 
     def __init__(self, require_token: bool = False) -> None:
+        # It overrides RestInput's private _extract_* methods.
+        check_version()
         super().__init__()
         self.require_token = require_token
 

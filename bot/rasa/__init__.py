@@ -1,3 +1,5 @@
-"""Everything that plugs into or changes Rasa itself: the patch registry and
-the patches, the tracker and lock stores, the policy, the endpoints and the
-entry point that runs Rasa with them."""
+"""Everything that plugs into or changes Rasa itself, one module per part of
+Rasa it touches: the patch registry (extensions), the tracker store and the
+trackers, the rule policy, events, the graph runner, custom action calls,
+debug-log copies, lock stores and admission, the HTTP API, the endpoints and
+the entry point that runs Rasa with them (docs/rasa-extensions.md)."""

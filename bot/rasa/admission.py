@@ -4,13 +4,14 @@ Under load asyncio interleaves every message in flight, so each takes about
 as long as all of them together, and the costly ones (a booking being
 stored) take longest: at 50 users p95 was 2.6x p50. Taking messages in
 arrival order, a few at once, keeps throughput and shortens that tail
-(README, "Benchmark"). A message gives its place up while it waits for the
-action server for longer than a normal call takes, so a slow action server
-(up to the 1.5 s deadline per call) does not hold up the others; coming
-back, it goes ahead of messages that have not started. Giving the place up
-on every call instead lengthened the tail (p95 460 -> 710 ms). The place is
-taken inside the conversation lock, by the lock stores (bot/rasa/locks.py, Rasa's
-extension point), so a message waiting for its conversation holds none.
+(docs/production.md, "Locks and admission"). A message gives its place up
+while it waits for the action server for longer than a normal call takes,
+so a slow action server (up to the 1.5 s deadline per call) does not hold
+up the others; coming back, it goes ahead of messages that have not
+started. Giving the place up on every call instead lengthened the tail
+(p95 460 -> 710 ms). The place is taken inside the conversation lock, by
+the lock stores (bot/rasa/locks.py, Rasa's extension point), so a message
+waiting for its conversation holds none.
 """
 
 from __future__ import annotations

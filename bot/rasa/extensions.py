@@ -4,7 +4,10 @@ Where Rasa has an extension point the project uses it and patches nothing:
 ``endpoints.yml`` names ``bot.rasa.tracker_store.SQLTrackerStore`` and the lock
 stores of ``bot.rasa.locks`` (which also admit a few messages at a time),
 ``config.yml`` the project's NLU components and ``bot.rasa.policies.RulePolicy``.
-What has no extension point is a ``Patch`` below. ``apply``
+Those classes of ``bot.rasa`` override Rasa's own methods, some of them
+private, so each calls ``check_version`` when Rasa builds it, in training as
+in serving. What has no extension point is a ``Patch`` below, in the module
+of ``bot.rasa`` named after the part of Rasa it changes. ``apply``
 installs them once, in this order (a later patch of the same attribute
 wraps the earlier one), after checking that the installed Rasa is the one
 they were written against; every original is kept, ``original`` hands it to
@@ -12,9 +15,9 @@ the replacement, and ``undo`` puts them all back (tests).
 
 Every entry point that runs Rasa goes through ``bot.rasa.server``, which
 applies this: ``make run`` and ``make run-cluster`` (``bot serve`` /
-``bot cluster``), ``make shell``, the conversation tests (``rasa test
-core``), ``tools.evaluate`` and the benchmark. docs/rasa-extensions.md has the
-upgrade checklist.
+``bot cluster``), ``make shell``, ``make train``, the conversation tests
+(``rasa test core``), ``tools.evaluate`` and the benchmark.
+docs/rasa-extensions.md has the upgrade checklist.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-RASA_VERSION = "3.6.21"
+from bot.rasa.version import RASA_VERSION, WrongRasa, check_version
 
 
 @dataclass(frozen=True)
@@ -52,31 +55,33 @@ PATCHES: tuple[Patch, ...] = (
           "an emergency gets its advice even while reception has the chat",
           static=True),
     Patch("rasa.core.actions.action:RemoteAction._validate_action_result",
-          "bot.rasa.speedups:_validate_action_result",
+          "bot.rasa.remote_actions:validate_action_result",
           "the response schema checked by a validator built once"),
     Patch("rasa.core.actions.action:RemoteAction._action_call_format",
-          "bot.rasa.speedups:_action_call_format",
+          "bot.rasa.remote_actions:action_call_format",
           "the action server gets the last 20 user turns, not the session"),
     Patch("rasa.shared.core.events:Event.resolve_by_type",
-          "bot.rasa.speedups:_resolve_by_type",
+          "bot.rasa.events:resolve_by_type",
           "an event class found by name is remembered", static=True),
     Patch("rasa.utils.endpoints:EndpointConfig.session",
-          "bot.rasa.speedups:_endpoint_session",
+          "bot.rasa.remote_actions:endpoint_session",
           "one kept-alive HTTP session per endpoint"),
     Patch("rasa.shared.core.trackers:DialogueStateTracker.copy",
-          "bot.rasa.speedups:_tracker_copy",
+          "bot.rasa.trackers:tracker_copy",
           "copies keep the replay caches apart"),
     Patch("rasa.shared.core.trackers:DialogueStateTracker.applied_events",
-          "bot.rasa.speedups:_applied_events",
+          "bot.rasa.trackers:applied_events",
           "applied events folded in as they arrive, not recomputed"),
     Patch("rasa.engine.runner.dask:DaskGraphRunner.run",
-          "bot.rasa.speedups:_run_graph",
+          "bot.rasa.graph:run_graph",
           "the model graph run in an order worked out once"),
-    Patch("rasa.core.processor:copy", "bot.rasa.speedups:PROCESSOR_COPY",
+    Patch("rasa.core.processor:copy", "bot.rasa.debug_copies:PROCESSOR_COPY",
           "no deep copies for debug lines that are off"),
-    Patch("rasa.core.policies.memoization:copy", "bot.rasa.speedups:MEMOIZATION_COPY",
+    Patch("rasa.core.policies.memoization:copy",
+          "bot.rasa.debug_copies:MEMOIZATION_COPY",
           "no deep copies for debug lines that are off"),
-    Patch("rasa.core.policies.rule_policy:copy", "bot.rasa.speedups:RULE_POLICY_COPY",
+    Patch("rasa.core.policies.rule_policy:copy",
+          "bot.rasa.debug_copies:RULE_POLICY_COPY",
           "no deep copies for debug lines that are off"),
     Patch("rasa.core.actions.action:RemoteAction.run",
           "bot.rasa.resilience:run_with_deadline",
@@ -101,24 +106,6 @@ class _Applied:
 
 _applied: list[_Applied] = []
 _originals: dict[str, Any] = {}
-
-
-class WrongRasa(SystemExit):
-    """The installed Rasa is not the one the patches were written against."""
-
-
-def check_version(version: str | None = None) -> None:
-    if version is None:
-        import rasa
-
-        version = rasa.__version__
-    if version != RASA_VERSION:
-        raise WrongRasa(
-            f"This project changes Rasa {RASA_VERSION}'s own code "
-            f"(bot/rasa/extensions.py) and found Rasa {version}. Pin "
-            f"rasa=={RASA_VERSION} (make setup does), or follow the upgrade "
-            "checklist in docs/rasa-extensions.md first."
-        )
 
 
 def _resolve(path: str) -> tuple[Any, str]:

@@ -16,6 +16,10 @@ gets an empty reply. Here the message is handled without the lock (logged as
 an error): a conversation answered with a small risk of two instances
 serving one sender at once is better than silence for every visitor. Redis
 gets one second to answer, not Rasa's ten.
+
+Both stores build on Rasa's and replace its ``lock``, so they refuse to be
+built on another Rasa than the one they were written against
+(``bot.rasa.version.check_version``).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.rasa import admission
+from bot.rasa.version import check_version
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +71,7 @@ class AtomicRedisLockStore(RedisLockStore):
     """Configured in endpoints.yml as ``type: bot.rasa.locks.AtomicRedisLockStore``."""
 
     def __init__(self, endpoint_config=None, **kwargs) -> None:
+        check_version()
         if endpoint_config is not None:
             kwargs = {"host": endpoint_config.url, **endpoint_config.kwargs}
         kwargs.setdefault("socket_timeout", SOCKET_TIMEOUT_SECONDS)
@@ -142,6 +148,7 @@ class AdmittingInMemoryLockStore(InMemoryLockStore):
     ``type: bot.rasa.locks.AdmittingInMemoryLockStore``."""
 
     def __init__(self, endpoint_config=None, **_kwargs) -> None:
+        check_version()
         super().__init__()
 
     @asynccontextmanager

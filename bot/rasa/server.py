@@ -9,7 +9,7 @@ import sys
 # TensorFlow's TFLite helpers import JAX when it is installed (TensorFlow
 # 2.12 requires it) inside ``try/except ImportError``, for converting JAX
 # models, which Rasa never does. Not importing it saves about 65 MB per Rasa
-# process (README, "Benchmark").
+# process (docs/production.md, "Profiling and speed-ups").
 if "jax" not in sys.modules:
     sys.modules["jax"] = None
 

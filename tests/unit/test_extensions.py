@@ -15,7 +15,7 @@ from rasa.core.processor import MessageProcessor
 from rasa.shared.core.events import Event
 
 from bot import PROJECT_ROOT
-from bot.rasa import extensions
+from bot.rasa import extensions, version
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_the_pinned_rasa_is_the_one_installed():
     ) or re.search(
         r"^rasa==(\S+)", (PROJECT_ROOT / "requirements.txt").read_text(), re.M
     )
-    assert pinned and pinned.group(1) == extensions.RASA_VERSION == rasa.__version__
+    assert pinned and pinned.group(1) == version.RASA_VERSION == rasa.__version__
 
 
 def test_another_rasa_is_refused_with_the_way_forward(fresh, monkeypatch):
@@ -102,14 +102,14 @@ def test_extension_points_are_used_where_rasa_has_them():
 @pytest.mark.slow
 def test_rasa_commands_run_with_the_extensions():
     """``bot.rasa.server`` is how every entry point runs Rasa (serve, shell,
-    the conversation tests): it applies the registry before Rasa's own
-    command line starts."""
+    training, the conversation tests): it applies the registry before Rasa's
+    own command line starts."""
     probe = (
         "import sys, runpy\n"
         "import rasa.__main__ as m\n"
         "from bot.rasa import extensions\n"
         "m.main = lambda: print('applied' if extensions.applied() else 'plain')\n"
-        "for argv in (['run'], ['shell'], ['test', 'core']):\n"
+        "for argv in (['run'], ['shell'], ['train'], ['test', 'core']):\n"
         "    extensions.undo()\n"
         "    sys.argv = ['bot.rasa.server', *argv, '--help']\n"
         "    runpy.run_module('bot.rasa.server', run_name='__main__')\n"
@@ -121,7 +121,7 @@ def test_rasa_commands_run_with_the_extensions():
         text=True,
         timeout=120,
     )
-    assert result.stdout.split() == ["applied"] * 3, result.stderr[-2000:]
+    assert result.stdout.split() == ["applied"] * 4, result.stderr[-2000:]
 
 
 def test_the_entry_points_go_through_bot_rasa_server():
@@ -129,6 +129,11 @@ def test_the_entry_points_go_through_bot_rasa_server():
     assert re.search(
         r"^conversations:.*\n\t\$\(PY\) -m bot\.rasa\.server test core", makefile, re.M
     )
+    # Training builds the policy with the version checked and the patches in.
+    assert re.search(
+        r"^\$\(MODEL\):.*\n\t\$\(PY\) -m bot\.rasa\.server train ", makefile, re.M
+    )
+    assert "$(RASA) train" not in makefile
     serve = (PROJECT_ROOT / "bot/ops/serve.py").read_text()
     assert '"bot.rasa.server", "shell"' in serve
     assert '"-m", "bot.rasa.server", "run"' in serve

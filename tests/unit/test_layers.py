@@ -20,7 +20,7 @@ PACKAGES = ("bot", "actions", "rasa_sdk_plugins", "tools")
 # one of its packages.
 LAYERS = [
     ("foundation", ["bot", "bot.settings", "bot.db", "bot.conversation_ids",
-                    "bot.private_logs", "bot.private_files"]),
+                    "bot.private_logs", "bot.private_files", "bot.rasa.version"]),
     ("schema and facts", ["bot.migrations", "bot.clinic"]),
     ("clinic features", ["bot.booking", "bot.handoff", "bot.notify",
                          "bot.conversations"]),

@@ -1,6 +1,7 @@
 """Long conversations cost no more per turn than short ones, and give the
 same answers: RulePolicy's states and the action server's request are cut to
-what is read (bot.rasa.speedups), checked here against Rasa's own results."""
+what is read (bot.rasa.policies, bot.rasa.remote_actions, bot.rasa.trackers),
+checked here against Rasa's own results."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.rasa import extensions, speedups
+from bot.rasa import extensions, policies, remote_actions
 
 FAQS = [
     "faq_does_it_hurt",
@@ -115,7 +116,7 @@ def test_rule_states_are_the_end_of_rasas_states(agent):
         ours = policy._prediction_states(tracker, domain)
         rasas = RulePolicy._prediction_states(policy, tracker, domain)
         assert ours == rasas[-len(ours) :]
-        assert len(ours) >= min(len(rasas), speedups._longest_rule(policy))
+        assert len(ours) >= min(len(rasas), policies.longest_rule(policy))
         compared += 1
     assert compared > 30 and len(rasas) > 10 * len(ours)
 
@@ -147,11 +148,11 @@ def test_the_action_server_gets_the_last_twenty_user_turns(agent):
     tracker.update(SlotSet("first_name", "Ana"))
     action = RemoteAction("action_give_disclaimer", EndpointConfig("http://x"))
     body = action._action_call_format(tracker, domain)
-    full = extensions.original("bot.rasa.speedups:_action_call_format")(
+    full = extensions.original("bot.rasa.remote_actions:action_call_format")(
         action, tracker, domain
     )
     sent = body["tracker"]["events"]
-    assert sum(e["event"] == "user" for e in sent) == speedups.ACTION_EVENT_TURNS
+    assert sum(e["event"] == "user" for e in sent) == remote_actions.ACTION_EVENT_TURNS
     assert sent == full["tracker"]["events"][-len(sent) :]
     assert body["tracker"]["slots"] == full["tracker"]["slots"]
     assert body["tracker"]["latest_message"] == full["tracker"]["latest_message"]
@@ -279,10 +280,10 @@ def test_applied_events_and_copies_are_rasas_on_random_conversations(agent):
             if rng.random() < 0.3:
                 continue
             ours = tracker.applied_events()
-            rasas = extensions.original("bot.rasa.speedups:_applied_events")(tracker)
+            rasas = extensions.original("bot.rasa.trackers:applied_events")(tracker)
             assert [id(e) for e in ours] == [id(e) for e in rasas], number
             copy_ours = tracker.copy()
-            copy_rasas = extensions.original("bot.rasa.speedups:_tracker_copy")(tracker)
+            copy_rasas = extensions.original("bot.rasa.trackers:tracker_copy")(tracker)
             assert copy_ours.current_state(
                 EventVerbosity.ALL
             ) == copy_rasas.current_state(EventVerbosity.ALL)

@@ -1,4 +1,6 @@
-"""The cached action-result validator accepts and rejects exactly what Rasa's does."""
+"""The speed-ups of bot/rasa/ give Rasa's own results: the action-result
+validator, the tracker store, event types, the action server's session, the
+rule policy, the graph runner and the copies for debug lines."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
 
-from bot.rasa import extensions, speedups
+from bot.rasa import extensions, graph, policies, remote_actions
 
 RESULTS = [
     {"events": [], "responses": []},
@@ -32,7 +34,7 @@ def test_same_verdict_as_rasa(result):
     except jsonschema.ValidationError:
         expected = False
     try:
-        actual = speedups._validate_action_result(None, result)
+        actual = remote_actions.validate_action_result(None, result)
     except jsonschema.ValidationError:
         actual = False
     assert actual == expected
@@ -40,7 +42,7 @@ def test_same_verdict_as_rasa(result):
 
 def test_apply_replaces_rasas_validator():
     extensions.apply()
-    assert RemoteAction._validate_action_result is speedups._validate_action_result
+    assert RemoteAction._validate_action_result is remote_actions.validate_action_result
     with pytest.raises(jsonschema.ValidationError):
         RemoteAction._validate_action_result(None, {"events": "x"})
 
@@ -76,7 +78,7 @@ def all_event_classes():
 def test_event_types_resolve_to_the_same_classes(patched):
     from rasa.shared.core.events import Event
 
-    original = extensions.original("bot.rasa.speedups:_resolve_by_type")
+    original = extensions.original("bot.rasa.events:resolve_by_type")
     for cls in all_event_classes():
         assert Event.resolve_by_type(cls.type_name) is original(cls.type_name)
         assert Event.resolve_by_type(cls.type_name) is original(cls.type_name)
@@ -315,7 +317,7 @@ def test_graph_runs_give_dasks_results(agent, texts):
     from rasa.shared.core.trackers import DialogueStateTracker
 
     runner = agent.processor.graph_runner
-    dask_run = extensions.original("bot.rasa.speedups:_run_graph")
+    dask_run = extensions.original("bot.rasa.graph:run_graph")
     metadata = agent.processor.model_metadata
     domain = agent.domain
     tracker = DialogueStateTracker.from_events(
@@ -326,7 +328,7 @@ def test_graph_runs_give_dasks_results(agent, texts):
         inputs = {PLACEHOLDER_MESSAGE: [message], PLACEHOLDER_TRACKER: tracker}
         targets = [metadata.nlu_target]
         expected = dask_run(runner, inputs=inputs, targets=targets)
-        actual = speedups._run_graph(runner, inputs=inputs, targets=targets)
+        actual = graph.run_graph(runner, inputs=inputs, targets=targets)
         parsed = expected[metadata.nlu_target][0]
         output = actual[metadata.nlu_target][0].as_dict(only_output_properties=True)
         assert output == parsed.as_dict(only_output_properties=True)
@@ -335,7 +337,7 @@ def test_graph_runs_give_dasks_results(agent, texts):
         inputs = {PLACEHOLDER_TRACKER: tracker}
         targets = [metadata.core_target]
         expected = dask_run(runner, inputs=inputs, targets=targets)
-        actual = speedups._run_graph(runner, inputs=inputs, targets=targets)
+        actual = graph.run_graph(runner, inputs=inputs, targets=targets)
         assert actual[metadata.core_target] == expected[metadata.core_target]
         prediction = expected[metadata.core_target]
         tracker.update(
@@ -349,11 +351,11 @@ def test_rasa_constants_are_the_same():
     from rasa.shared.core import constants as core
     from rasa.shared.nlu import constants as nlu
 
-    assert speedups.PREVIOUS_ACTION == core.PREVIOUS_ACTION
-    assert speedups.USER == core.USER
-    assert speedups.SHOULD_NOT_BE_SET == core.SHOULD_NOT_BE_SET
-    assert speedups.ACTION_NAME == nlu.ACTION_NAME
-    assert speedups.INTENT == nlu.INTENT
+    assert policies.PREVIOUS_ACTION == core.PREVIOUS_ACTION
+    assert policies.USER == core.USER
+    assert policies.SHOULD_NOT_BE_SET == core.SHOULD_NOT_BE_SET
+    assert policies.ACTION_NAME == nlu.ACTION_NAME
+    assert policies.INTENT == nlu.INTENT
 
 
 async def test_stored_rows_are_the_ones_rasa_writes(sql_store):
@@ -430,31 +432,37 @@ def test_rules_without_an_indexable_last_turn_still_match(states):
 
 def test_a_valid_response_is_remembered_and_an_invalid_one_never(monkeypatch):
     checks = []
-    validator = speedups._action_result_validator()
+    validator = remote_actions._action_result_validator()
 
     class Counting:
         def validate(self, result):
             checks.append(result)
             validator.validate(result)
 
-    monkeypatch.setattr(speedups, "_action_result_validator", lambda: Counting())
-    monkeypatch.setattr(speedups, "_valid_results", type(speedups._valid_results)())
+    monkeypatch.setattr(remote_actions, "_action_result_validator", lambda: Counting())
+    monkeypatch.setattr(
+        remote_actions, "_valid_results", type(remote_actions._valid_results)()
+    )
     good = {"events": [{"event": "slot", "name": "x", "value": 1}], "responses": []}
     bad = {"events": "not a list"}
     for _ in range(3):
-        assert speedups._validate_action_result(None, dict(good)) is True
+        assert remote_actions.validate_action_result(None, dict(good)) is True
         with pytest.raises(jsonschema.ValidationError):
-            speedups._validate_action_result(None, bad)
+            remote_actions.validate_action_result(None, bad)
     assert checks.count(good) == 1
     assert checks.count(bad) == 3
 
 
 def test_remembered_responses_are_bounded(monkeypatch):
-    monkeypatch.setattr(speedups, "_valid_results", type(speedups._valid_results)())
-    monkeypatch.setattr(speedups, "VALID_RESULTS_KEPT", 5)
+    monkeypatch.setattr(
+        remote_actions, "_valid_results", type(remote_actions._valid_results)()
+    )
+    monkeypatch.setattr(remote_actions, "VALID_RESULTS_KEPT", 5)
     for n in range(20):
-        speedups._validate_action_result(None, {"events": [], "responses": [{"n": n}]})
-    assert len(speedups._valid_results) == 5
+        remote_actions.validate_action_result(
+            None, {"events": [], "responses": [{"n": n}]}
+        )
+    assert len(remote_actions._valid_results) == 5
 
 
 LOG_ONLY_COPIES = [
