@@ -69,6 +69,13 @@ class Servers:
     def web_url(self) -> str:
         return f"http://localhost:{self.web_port}"
 
+    @property
+    def database_url(self) -> str:
+        """The bookings database, unless the test's env names another."""
+        return self.extra_env.get(
+            "DATABASE_URL", f"sqlite:///{self.tracker_db.parent / 'clinic.db'}"
+        )
+
     def start(self) -> None:
         env = {
             **os.environ,
@@ -78,7 +85,7 @@ class Servers:
             "TRACKER_DB": str(self.tracker_db),
             "RASA_API_TOKEN": TOKEN,
             "MODEL_PATH": str(MODEL),
-            "DATABASE_URL": f"sqlite:///{self.tracker_db.parent / 'clinic.db'}",
+            "DATABASE_URL": self.database_url,
             "BOOKING_SPOOL": str(self.tracker_db.parent / "booking-spool.db"),
             **TEST_CLIENTS,
             **self.extra_env,

@@ -195,7 +195,13 @@ def test_handoff_pauses_until_staff_resume(servers, inbox):
     assert f"Conversation: {handle(conversation)}" in lines
     assert f"python -m bot handoff resume {handle(conversation)}" in lines
     assert servers.say(user, "hello? anyone there?") == []
-    env = {**os.environ, "RASA_PORT": str(servers.rasa_port), "RASA_API_TOKEN": TOKEN}
+    env = {
+        **os.environ,
+        "RASA_PORT": str(servers.rasa_port),
+        "RASA_API_TOKEN": TOKEN,
+        # Where the handoff is kept, so the handle can be looked up.
+        "DATABASE_URL": servers.database_url,
+    }
 
     def resume(conversation_id: str) -> subprocess.CompletedProcess:
         return subprocess.run(
