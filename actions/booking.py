@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,13 +12,24 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
-from bot.booking.contact import display_phone, normalise_email, normalise_phone
-from bot.booking.records import BookingRequest
-from bot.booking.spool import submit_or_queue
+from actions.replies import (
+    CHANGE_WORDS,
+    NO,
+    SKIP,
+    YES,
+    clean_concern,
+    details_given,
+    email_in,
+    gave_other_details,
+    only_other_details,
+    phone_in,
+    requested_change,
+)
+from actions.requests import Unchecked, booking_request, store_request
+from bot.booking.contact import display_phone
 from bot.booking.when import Problem, parse_preferred_time
-from bot.conversation_ids import channel_of, handle
-from bot.nlp.details import NO_EMAIL, clean_name, find_email, find_phone, given, tidy
-from bot.notify.outbox import deliver_due
+from bot.conversation_ids import handle
+from bot.nlp.details import NO_EMAIL, clean_name
 
 logger = logging.getLogger(__name__)
 
@@ -34,118 +43,6 @@ FORM_SLOTS = (
 )
 DERIVED_SLOTS = ("preferred_start", "preferred_end", "preferred_label")
 MAX_FAILURES = 2
-SKIP = re.compile(
-    r"^\s*(skip|no|nope|nah|none|no email|no thanks|don'?t have (one|an email)|"
-    r"rather not( say)?|n/?a|-)\s*[.!]*\s*$",
-    re.I,
-)
-YES = re.compile(
-    r"^\s*(/affirm|y|yes|yep|yeah|yup|sure|ok|okay|correct|confirm|"
-    r"that'?s (right|correct)|all good|go ahead|yes please)\b",
-    re.I,
-)
-NO = re.compile(r"^\s*(/deny|n|no|nope|nah|don'?t|do not|cancel)\b", re.I)
-CHANGES = {
-    "phone": re.compile(r"\b(number|phone|mobile|mob|ph)\b", re.I),
-    "email": re.compile(r"\b(e-?mail|address)\b", re.I),
-    "preferred_time": re.compile(r"\b(time|day|date|when|morning|arvo)\b", re.I),
-    "concern": re.compile(r"\b(concern|reason|problem|help with|injury|pain)\b", re.I),
-    "first_name": re.compile(r"\bname\b", re.I),
-}
-CHANGE_WORDS = re.compile(r"\b(change|wrong|fix|update|edit|correct|actually)\b", re.I)
-
-
-def clean_concern(text: str) -> str | None:
-    concern = re.sub(r"\s+", " ", tidy(text)).strip()
-    if len(concern) < 2 or not re.search(r"[^\W\d_]", concern):
-        return None
-    if YES.fullmatch(concern) or NO.fullmatch(concern) or SKIP.match(concern):
-        return None
-    return concern[:300]
-
-
-def phone_in(value: Any) -> str | None:
-    """An Australian number from "0412 345 678", "mobile: 0412 345 678" or
-    "ring me on 0412 345 678 after 5"."""
-    text = tidy(str(value or ""))
-    if phone := normalise_phone(text):
-        return phone
-    found = find_phone(text)
-    return found.value if found else None
-
-
-DETAIL_SLOTS = {
-    "person_name": "first_name",
-    "phone_number": "phone",
-    "email_address": "email",
-    "time_phrase": "preferred_time",
-    "concern_phrase": "concern",
-}
-
-
-def gave_other_details(slot: str, tracker: Tracker) -> bool:
-    """Whether the latest message carried a detail for another slot."""
-    return bool(set(details_given(tracker)) - {slot})
-
-
-# Words that carry no concern of their own: "actually make that Thursday
-# morning", "can you change it to 0412 345 678 please".
-FILLER = frozenset(
-    "a about actually an and at be but can change could do for hmm i i'm in "
-    "instead is it it's just let's make maybe me mean my no oh ok okay on or "
-    "please prefer rather so sorry that the then there to um wait we would "
-    "yeah".split()
-)
-
-
-def only_other_details(slot: str, tracker: Tracker) -> bool:
-    """Whether the latest message is another slot's detail plus filler
-    words: an answer to a different question, not an answer to ``slot``."""
-    text = str(tracker.latest_message.get("text") or "")
-    spans = [
-        (entity["start"], entity["end"])
-        for entity in tracker.latest_message.get("entities") or []
-        if DETAIL_SLOTS.get(entity.get("entity")) not in (None, slot)
-        and isinstance(entity.get("start"), int)
-        and isinstance(entity.get("end"), int)
-    ]
-    if not spans:
-        return False
-    for start, end in sorted(spans, reverse=True):
-        text = f"{text[:start]} {text[end:]}"
-    words = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)?", text.lower())
-    return all(word in FILLER for word in words)
-
-
-def details_given(tracker: Tracker) -> dict[str, str]:
-    """slot -> the detail the latest message gave for it, by its entities."""
-    return {
-        DETAIL_SLOTS[entity]: value
-        for entity, value in given(tracker.latest_message).items()
-        if entity in DETAIL_SLOTS
-    }
-
-
-def email_in(value: Any) -> str | None:
-    """An email address from "jo@example.com" or "it's jo@example.com"; an
-    answer with two addresses in it is ambiguous (or a header injection)."""
-    text = tidy(str(value or "")).strip()
-    if email := normalise_email(text):
-        return email
-    if "\n" in text or "\r" in text or text.count("@") != 1:
-        return None
-    found = find_email(text)
-    return found.value if found else None
-
-
-def requested_change(text: str) -> str | None:
-    """Which slot "change my number" and the like asks to edit."""
-    if not CHANGE_WORDS.search(text or ""):
-        return None
-    for slot, pattern in CHANGES.items():
-        if pattern.search(text):
-            return slot
-    return None
 
 
 def now() -> datetime:
@@ -364,108 +261,6 @@ def form_reset(keep_contact: bool = False) -> list[EventType]:
     if keep_contact:
         slots = tuple(s for s in slots if s not in ("first_name", "phone", "email"))
     return [SlotSet(slot, None) for slot in slots]
-
-
-class Unchecked(ValueError):
-    """A slot that does not pass the form's own check: the tracker came from
-    somewhere other than the form (the action server trusts no tracker)."""
-
-
-def checked_slot(slot: str, value: Any, check) -> Any:
-    cleaned = check(value) if isinstance(value, str) else None
-    if cleaned is None:
-        raise Unchecked(slot)
-    return cleaned
-
-
-def _when(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except (TypeError, ValueError) as error:
-        raise Unchecked("preferred_time") from error
-
-
-def _as_typed(text: str) -> str | None:
-    return re.sub(r"\s+", " ", tidy(text)).strip()[:200] or None
-
-
-def booking_request(tracker: Tracker) -> BookingRequest:
-    """The request from the slots, every one checked again as the form checks
-    it; raises ``Unchecked`` naming the first slot that fails."""
-    slot = tracker.get_slot
-    if slot("booking_confirmed") is not True:
-        raise Unchecked("booking_confirmed")
-    email = slot("email")
-    start, end = _when(slot("preferred_start")), _when(slot("preferred_end"))
-    label = slot("preferred_label")
-    if not (start and end and start < end and isinstance(label, str)):
-        raise Unchecked("preferred_time")
-    return BookingRequest(
-        kind="assessment",
-        first_name=checked_slot("first_name", slot("first_name"), clean_name),
-        phone=checked_slot("phone", slot("phone"), normalise_phone),
-        email=None
-        if email in (None, NO_EMAIL)
-        else checked_slot("email", email, normalise_email),
-        preferred_text=checked_slot(
-            "preferred_time", slot("preferred_time"), _as_typed
-        ),
-        preferred_start=start,
-        preferred_end=end,
-        preferred_label=clean_concern(label[:100]),
-        concern=checked_slot("concern", slot("concern"), clean_concern),
-        consent=True,
-        channel=channel_of(tracker.sender_id),
-        conversation_id=tracker.sender_id,
-    )
-
-
-_deliveries: set[asyncio.Task] = set()
-
-
-def notify_clinic_soon() -> asyncio.Task:
-    """Deliver in the background: the user gets the reference at once, and a
-    slow mail server cannot push the action past Rasa's deadline. What fails
-    stays queued for the retry loop."""
-    task = asyncio.get_running_loop().create_task(notify_clinic())
-    _deliveries.add(task)
-    task.add_done_callback(_deliveries.discard)
-    return task
-
-
-async def pending_deliveries() -> None:
-    """Wait for the background deliveries started so far (used by tests)."""
-    await asyncio.gather(*list(_deliveries), return_exceptions=True)
-
-
-async def notify_clinic() -> None:
-    """Send whatever is due; failures stay queued and are retried later."""
-    try:
-        await asyncio.to_thread(
-            deliver_due, services.booking_store(), services.notification_senders()
-        )
-    except Exception:  # noqa: BLE001 - the booking is stored; retry later
-        logger.exception("delivering booking notifications failed")
-
-
-async def store_request(request: BookingRequest, sender_id: str) -> str | None:
-    """The reference once the request is safe: stored, or queued on local disk
-    while the database is down. None when neither worked."""
-    try:
-        reference, how, _ = await asyncio.to_thread(
-            submit_or_queue,
-            services.booking_store(),
-            services.booking_spool(),
-            request,
-        )
-    except Exception:  # noqa: BLE001 - the caller tells the user plainly
-        logger.exception("storing request for %s failed", handle(sender_id))
-        return None
-    if how == "stored":
-        notify_clinic_soon()
-    return reference
 
 
 class ActionSubmitBooking(Action):

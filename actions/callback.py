@@ -10,7 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
-from actions.booking import ContactValidation, Unchecked, checked_slot, store_request
+from actions.booking import ContactValidation
+from actions.requests import Unchecked, checked_slot, store_request
 from bot.booking.contact import display_phone, normalise_phone
 from bot.booking.records import BookingRequest
 from bot.conversation_ids import channel_of

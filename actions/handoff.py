@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import services
-from actions.booking import notify_clinic_soon
+from actions.delivery import notify_clinic_soon
 from bot.booking.records import StaffMessage
 from bot.channels.floods import CLIENT_KEY
 from bot.conversation_ids import channel_of, handle

@@ -15,11 +15,11 @@ import uuid
 import pytest
 import requests
 
-from actions.booking import clean_name
 from bot import PROJECT_ROOT
 from bot.booking.contact import normalise_email, normalise_phone
 from bot.booking.reference import looks_like_reference
 from bot.booking.store import BookingStore
+from bot.nlp.details import clean_name
 from tests.servers import TOKEN, wait_for_mail
 
 ENGLISH_ONLY = "I can only answer in English"

@@ -207,7 +207,7 @@ class TestHandoff:
         from rasa_sdk.events import ActionExecuted, ConversationPaused
 
         from actions import handoff
-        from actions.booking import pending_deliveries
+        from actions.delivery import pending_deliveries
         from bot.conversation_ids import handle
 
         monkeypatch.setattr(handoff, "now", lambda: self.at(10))
@@ -231,7 +231,7 @@ class TestHandoff:
         import time
 
         from actions import handoff, services
-        from actions.booking import pending_deliveries
+        from actions.delivery import pending_deliveries
 
         def slow_smtp(message):
             time.sleep(1.5)
@@ -257,7 +257,7 @@ class TestHandoff:
         self, dispatcher, domain, monkeypatch, store
     ):
         from actions import handoff, services
-        from actions.booking import pending_deliveries
+        from actions.delivery import pending_deliveries
         from bot.notify.outbox import deliver_due
 
         def smtp_down(_message):
@@ -281,7 +281,7 @@ class TestHandoff:
         self, dispatcher, domain, monkeypatch, store
     ):
         from actions import handoff
-        from actions.booking import pending_deliveries
+        from actions.delivery import pending_deliveries
 
         monkeypatch.setattr(handoff, "now", lambda: self.at(10))
         tracker = make_tracker("human", "human_handoff")

@@ -14,12 +14,12 @@ from actions.booking import (
     ActionCancelBooking,
     ActionSubmitBooking,
     ValidateBookingForm,
-    clean_name,
-    pending_deliveries,
-    requested_change,
 )
+from actions.delivery import pending_deliveries
+from actions.replies import requested_change
 from bot.booking.spool import Spool
 from bot.booking.store import BookingStore
+from bot.nlp.details import clean_name
 from tests.conftest import make_tracker
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=ZoneInfo("Australia/Brisbane"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from rasa_sdk.events import ActiveLoop, SlotSet
 
 from actions import services
-from actions.booking import ActionCancelBooking, pending_deliveries
+from actions.booking import ActionCancelBooking
 from actions.callback import ActionSubmitCallbackForm, ValidateCallbackForm
+from actions.delivery import pending_deliveries
 from bot.booking.spool import Spool
 from bot.booking.store import BookingStore
 from tests.conftest import make_tracker

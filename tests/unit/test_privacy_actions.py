@@ -87,7 +87,7 @@ async def test_forgetting_while_mail_is_down_strips_the_queued_handoff_email(
     forgotten while the mail server was down: what waits in the outbox must
     hold none of it, and the clinic still hears the chat was withdrawn."""
     from actions import handoff
-    from actions.booking import pending_deliveries
+    from actions.delivery import pending_deliveries
 
     def mail_down(_message):
         raise OSError("smtp down")

@@ -60,19 +60,19 @@ WIDGET = "web:AbCdEfGhIjKlMnOpQrStUvWx.0123456789abcdefghijkl"
 
 
 async def test_a_failed_booking_logs_the_handle_not_the_widgets_id(monkeypatch, caplog):
-    from actions import booking
+    from actions import requests
     from bot.booking.records import BookingRequest
     from bot.conversation_ids import handle
 
     def both_down(*_args):
         raise OSError("database and disk down")
 
-    monkeypatch.setattr(booking, "submit_or_queue", both_down)
+    monkeypatch.setattr(requests, "submit_or_queue", both_down)
     request = BookingRequest(
         first_name="Zara", phone="+61412987654", conversation_id=WIDGET
     )
     with caplog.at_level(logging.INFO):
-        assert await booking.store_request(request, WIDGET) is None
+        assert await requests.store_request(request, WIDGET) is None
     assert handle(WIDGET) in caplog.text
     assert "AbCdEfGh" not in caplog.text
 

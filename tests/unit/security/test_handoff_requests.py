@@ -11,7 +11,7 @@ import pytest
 from rasa_sdk.events import ConversationPaused
 
 from actions import handoff
-from actions.booking import pending_deliveries
+from actions.delivery import pending_deliveries
 from bot.channels.floods import CLIENT_KEY, client_tag, with_client
 from bot.handoff.queue import PER_CLIENT, PER_CONVERSATION
 from tests.conftest import make_tracker

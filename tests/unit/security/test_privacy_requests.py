@@ -22,7 +22,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import text
 
 from actions import services
-from actions.booking import pending_deliveries
+from actions.delivery import pending_deliveries
 from actions.handoff import ActionHandoffHuman
 from actions.privacy import ActionForgetMe
 from bot.booking.export import export_csv
