@@ -35,7 +35,7 @@ TWO_QUESTIONS = HELD_OUT / "two_questions.yml"
 REAL_QUESTIONS = HELD_OUT / "real_questions.yml"
 SAFETY_QUESTIONS = HELD_OUT / "safety_questions.yml"
 # Issue 12's target. `make evaluate` passes a lower floor until it is met
-# (README, "NLU configuration, measured").
+# (docs/nlu.md, "NLU configuration, measured").
 MIN_REAL_ACCURACY = 0.90
 # A near-miss (an ordinary article question) sent to the physio costs the
 # patient an answer, not safety; a few are tolerated.

@@ -1,5 +1,5 @@
 """``make bench``: our configuration against Rasa's stock one, same data, same
-serving, one run. See README, "Benchmark"."""
+serving, one run. See docs/benchmark.md."""
 
 from __future__ import annotations
 

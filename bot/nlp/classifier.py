@@ -4,12 +4,12 @@ averaged token vectors.
 It replaces DIET. On this data it scores as well on the held-out set (0.948
 against DIET's 0.945), trains in about a second instead of minutes, answers in
 well under a millisecond and needs no TensorFlow graph, which saved about
-230 MB per Rasa process (README, "Benchmark").
+230 MB per Rasa process (docs/nlu.md, "NLU configuration, measured").
 
 The token vectors (bot/nlp/embeddings.py) let a question worded unlike any
 training example still land near the examples that mean the same; with them,
 accuracy on questions people asked elsewhere rose by 2-3 points at the same
-training data (README, "NLU configuration, measured").
+training data (docs/nlu.md, "NLU configuration, measured").
 
 Confidences are a softmax over the SVM's decision scores. A message without a
 single word seen in training ("blorp", "asdf") has its confidences damped, so

@@ -37,7 +37,8 @@ def environment(settings: Settings) -> dict[str, str]:
     # The action server gets its own, larger limit (action_server_environment).
     env.setdefault("SANIC_REQUEST_MAX_SIZE", str(PUBLIC_REQUEST_MAX_SIZE))
     # One message is a tiny tensor: thread pools cost more than they give,
-    # and several server processes share two cores (see README, profile).
+    # and several server processes share two cores (docs/production.md,
+    # "Profiling and speed-ups").
     env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
     env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
     env["PYTHONPATH"] = os.pathsep.join(

@@ -2,7 +2,8 @@
 reception's console under ``/staff`` (bot/console/web.py).
 
 It also serves the widget's own files under ``/widget/``, which is what a
-clinic's real website loads with the one-line snippet in the README.
+clinic's real website loads with the one-line snippet of docs/widget.md,
+"Adding it to a site".
 
 Like Rasa's server it refuses a body over 64 KB with 413 and a JSON
 ``error``: no form of the console needs more.

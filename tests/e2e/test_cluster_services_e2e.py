@@ -110,7 +110,7 @@ def test_a_killed_postgres_serves_again(cluster, which):
         and database_answers(cluster.database_url),
         60,
     )
-    assert seconds <= chaos.MAX_RECOVERY_SECONDS, seconds
+    assert seconds <= chaos.SERVES_AGAIN_SECONDS, seconds
     # Every booking made before is still there.
     assert stored_bookings(cluster.database_url) == before
     assert booked(book(cluster, f"after-postgres-{which}".replace(" ", "-")))
@@ -125,7 +125,7 @@ def test_a_killed_redis_serves_again(cluster):
         and redis_answers(port),
         60,
     )
-    assert seconds <= chaos.MAX_RECOVERY_SECONDS, seconds
+    assert seconds <= chaos.SERVES_AGAIN_SECONDS, seconds
     before = stored_bookings(cluster.database_url)
     assert booked(book(cluster, "after-redis"))
     assert stored_bookings(cluster.database_url) == before + 1

@@ -472,7 +472,7 @@ def test_a_run_where_every_part_worked_is_ok_and_exits_zero():
     assert all(found == [] for found in scenarios(report).values())
     assert set(scenarios(report)) == {
         "ours: serving",
-        "ours: load, 1 users",
+        "ours: load, 1 user",
         "ours: load, 10 users",
         "ours: load, 50 users",
         "ours: bookings",
@@ -510,7 +510,7 @@ def test_a_missed_timing_target_is_not_met_but_no_failure():
         ),
         (
             lambda r: r["models"]["ours"]["levels"]["1"].update(apologies=2),
-            "ours: load, 1 users",
+            "ours: load, 1 user",
             "2 apologies for a failed action",
         ),
         (
