@@ -113,7 +113,7 @@ test: lint validate unit e2e conversations evaluate
 # options, e.g. BENCH_ARGS=--reuse-models.
 bench: setup $(MODEL)
 	@scripts/nginx.sh >/dev/null
-	$(PY) -m bot.bench $(BENCH_ARGS)
+	$(PY) -m tools.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build models results .rasa var

@@ -1,5 +1,5 @@
 """Free ports and throwaway PostgreSQL databases on this machine: what the
-test harness (tests/servers.py) and the benchmark (bot/bench/) both need to
+test harness (tests/servers.py) and the benchmark (tools/bench/) both need to
 start the project's servers side by side."""
 
 from __future__ import annotations

@@ -25,11 +25,11 @@ import pytest
 import requests
 import socketio
 
-from bot.bench import chaos
 from bot.booking.store import BookingStore
 from bot.handoff.rasa_api import RasaAPI
 from bot.ops.supervisor import children
 from tests.servers import MODEL, TOKEN, Cluster, fresh_postgres_database
+from tools.bench import chaos
 
 pytestmark = pytest.mark.slow
 

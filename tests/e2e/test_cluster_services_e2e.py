@@ -17,10 +17,10 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from bot.bench import chaos
 from bot.ops.localhost import stored_bookings
 from bot.ops.supervisor import children
 from tests.servers import MODEL, Cluster, say
+from tools.bench import chaos
 
 pytestmark = pytest.mark.slow
 

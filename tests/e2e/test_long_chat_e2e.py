@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.bench.long import BOOKING, QUESTIONS
 from bot.booking.store import BookingStore
 from tests.chat import Chat
+from tools.bench.long import BOOKING, QUESTIONS
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from bot.bench import chaos
 from tests.servers import MODEL, Servers
+from tools.bench import chaos
 
 
 @pytest.fixture(scope="module")

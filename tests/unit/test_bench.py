@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from bot import PROJECT_ROOT
-from bot.bench.load import APOLOGISED, FAQ_QUESTIONS, conversation
-from bot.bench.report import (
+from bot.rasa.resilience import apology_text
+from tools.bench.load import APOLOGISED, FAQ_QUESTIONS, conversation
+from tools.bench.report import (
     TARGETS,
     build_report,
     check_targets,
@@ -23,9 +24,8 @@ from bot.bench.report import (
     rows,
     scenarios,
 )
-from bot.bench.servers import MemorySampler, action_failures, role, server_roles
-from bot.bench.stats import Sample, percentile, ratio, summarize
-from bot.rasa.resilience import apology_text
+from tools.bench.servers import MemorySampler, action_failures, role, server_roles
+from tools.bench.stats import Sample, percentile, ratio, summarize
 
 SETTINGS = {"levels": [1, 10, 50]}
 
@@ -288,7 +288,7 @@ def test_stock_config_is_rasas_default():
 
     default = Path(rasa.engine.recipes.__file__).parent / "config_files"
     rasa_default = yaml.safe_load((default / "default_config.yml").read_text())
-    ours = yaml.safe_load((PROJECT_ROOT / "bench/stock_config.yml").read_text())
+    ours = yaml.safe_load((PROJECT_ROOT / "tools/bench/stock_config.yml").read_text())
     assert ours.pop("assistant_id") != rasa_default.pop("assistant_id")
     assert ours == rasa_default
 
@@ -354,7 +354,7 @@ def test_the_long_conversation_proxy_passes_the_secret_on_and_counts(action_serv
     dropped Rasa's Authorization header, so the action server refused each."""
     import requests
 
-    from bot.bench.long import CountingProxy
+    from tools.bench.long import CountingProxy
 
     url, accepted = action_server
     proxy = CountingProxy(url)
@@ -396,14 +396,14 @@ def long_result(**overrides) -> dict:
         "errors": [],
     }
     result.update(overrides)
-    from bot.bench.long import problems
+    from tools.bench.long import problems
 
     result["problems"] = problems(result)
     return result
 
 
 def test_the_long_conversation_result_reads_as_a_row():
-    from bot.bench.long import format_result
+    from tools.bench.long import format_result
 
     line = format_result(long_result())
     assert "x1.15" in line and "met" in line and "61139 B at turn 100" in line
@@ -413,7 +413,7 @@ def test_the_long_conversation_result_reads_as_a_row():
 def test_a_long_conversation_whose_actions_failed_is_a_fail_whatever_its_timing():
     """The run of the issue: x1.15, target met, while every action call
     failed and no booking completed."""
-    from bot.bench.long import format_result
+    from tools.bench.long import format_result
 
     result = long_result(
         action_calls_failed=321,
@@ -448,7 +448,7 @@ def test_each_way_a_long_conversation_goes_wrong_is_named(overrides, problem):
 
 
 def test_a_long_conversation_that_did_not_run_fails():
-    from bot.bench.long import format_result, problems
+    from tools.bench.long import format_result, problems
 
     result = {"conversations": 3, "error": "no answer; see serve-long.log"}
     result["problems"] = problems(result)
@@ -547,9 +547,9 @@ def test_a_part_whose_scenario_failed_says_fail_and_exits_non_zero(
 def test_the_bench_exits_non_zero_when_its_long_conversation_fails(
     monkeypatch, tmp_path
 ):
-    """``python -m bot.bench --long-only`` returns the scenario's verdict,
+    """``python -m tools.bench --long-only`` returns the scenario's verdict,
     not the timing's: x1.15 against a 1.5 target, with no booking, is 1."""
-    from bot.bench import __main__ as bench
+    from tools.bench import __main__ as bench
 
     failed = long_result(bookings_completed=0)
     monkeypatch.setattr(bench, "long_conversation", lambda *_: failed)
@@ -559,7 +559,7 @@ def test_the_bench_exits_non_zero_when_its_long_conversation_fails(
 
 
 def chaos_result(**overrides):
-    from bot.bench.chaos import ChaosResult
+    from tools.bench.chaos import ChaosResult
 
     figures = {
         "conversations": 60,
@@ -597,7 +597,7 @@ def test_a_chaos_run_names_each_lost_or_broken_booking(overrides, problem):
 
 
 def test_a_reload_must_cost_the_patients_nothing():
-    from bot.bench.chaos import ReloadResult
+    from tools.bench.chaos import ReloadResult
 
     figures = {
         "returncode": 0,
@@ -616,7 +616,7 @@ def test_a_reload_must_cost_the_patients_nothing():
 
 
 def test_a_drain_accepts_any_refusal_but_no_unanswered_message():
-    from bot.bench.chaos import DrainResult
+    from tools.bench.chaos import DrainResult
 
     figures = {
         "messages": 13,

@@ -31,7 +31,7 @@ LAYERS = [
     ("website", ["bot.web"]),
     ("running it", ["bot.ops", "bot.__main__"]),
     ("action server", ["actions", "rasa_sdk_plugins"]),
-    ("developer tools", ["tools", "bot.bench"]),
+    ("developer tools", ["tools"]),
 ]  # fmt: skip
 
 

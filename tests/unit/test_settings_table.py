@@ -48,7 +48,6 @@ def code_files() -> list[Path]:
         p
         for folder in ("bot", "actions", "rasa_sdk_plugins")
         for p in (PROJECT_ROOT / folder).rglob("*.py")
-        if "bench" not in p.parts
     )
 
 

@@ -14,7 +14,7 @@ the timing (a booking lost or stored twice, a failed or empty reply, a
 process not serving again within a minute). ``tests/e2e/test_chaos_e2e.py``
 asserts there are none; ``make bench`` runs the same scenarios, reports FAIL
 on any problem and prints the times against their targets
-(bot/bench/report.py).
+(tools/bench/report.py).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ RETRY_STATUSES = (502, 503, 504)
 # Conversations that must end in a booking (issue 13).
 MIN_COMPLETED = 0.99
 # A process that does not serve again within this is broken, not slow; how
-# fast it comes back is a figure of `make bench` (bot/bench/report.py).
+# fast it comes back is a figure of `make bench` (tools/bench/report.py).
 SERVES_AGAIN_SECONDS = 60.0
 SPOOL_WAIT_SECONDS = 60.0
 

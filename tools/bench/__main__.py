@@ -19,16 +19,17 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bot import PROJECT_ROOT
-from bot.bench import chaos, long
-from bot.bench.load import first_answer, run_level
-from bot.bench.report import (
+from bot.ops.localhost import create_database, drop_database, stored_bookings
+from tools.bench import chaos, long
+from tools.bench.load import first_answer, run_level
+from tools.bench.report import (
     build_report,
     exit_code,
     format_scenarios,
     format_table,
     plot,
 )
-from bot.bench.servers import (
+from tools.bench.servers import (
     Deployment,
     Mailbox,
     MemorySampler,
@@ -37,10 +38,9 @@ from bot.bench.servers import (
     train,
     training_fingerprint,
 )
-from bot.bench.stats import summarize
-from bot.ops.localhost import create_database, drop_database, stored_bookings
+from tools.bench.stats import summarize
 
-CONFIGS = {"ours": Path("config.yml"), "stock": Path("bench/stock_config.yml")}
+CONFIGS = {"ours": Path("config.yml"), "stock": Path("tools/bench/stock_config.yml")}
 MODEL_DIR = PROJECT_ROOT / "build" / "bench"
 TRAINING_RECORD = MODEL_DIR / "training.json"
 START_TIMEOUT = 300
@@ -52,7 +52,7 @@ def say(message: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bot.bench",
+        prog="python -m tools.bench",
         description="Latency, throughput, memory, start-up, training time and "
         "held-out accuracy of our model against Rasa's stock configuration. "
         "Exits 1 when any part of the run fails its own scenario.",
@@ -272,7 +272,7 @@ def serve_and_measure(
 
 
 def failover(deployment: Deployment, root: Path, database_url: str) -> dict:
-    """The chaos test's run (bot/bench/chaos.py) on this deployment: kill -9
+    """The chaos test's run (tools/bench/chaos.py) on this deployment: kill -9
     of a Rasa instance, an action server, a Rasa instance while it starts."""
     action_port = int(deployment.env["ACTION_PORT"])
     rasa = [
@@ -302,7 +302,7 @@ def failover(deployment: Deployment, root: Path, database_url: str) -> dict:
 
 
 def reload(deployment: Deployment) -> dict:
-    """The chaos test's reload (bot/bench/chaos.py): ``bot cluster reload``
+    """The chaos test's reload (tools/bench/chaos.py): ``bot cluster reload``
     while patients book through nginx."""
     say("ours: reload: `bot cluster reload` under booking load")
     result = chaos.reload_under_load(deployment.url, deployment.env)
@@ -322,7 +322,7 @@ def reload(deployment: Deployment) -> dict:
 
 
 def drain(deployment: Deployment, root: Path, database_url: str) -> dict:
-    """The chaos test's SIGTERM (bot/bench/chaos.py): rasa-1 told to stop
+    """The chaos test's SIGTERM (tools/bench/chaos.py): rasa-1 told to stop
     with messages in flight."""
     say("ours: drain: SIGTERM to rasa-1 with messages in flight")
     target = chaos.Target("rasa-1", f"{deployment.instance_urls[0]}/")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.bench.stats import ratio
+from tools.bench.stats import ratio
 
 MODELS = ("ours", "stock")
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from bot.bench.stats import Sample
 from bot.rasa.resilience import APOLOGY_PREFIX
+from tools.bench.stats import Sample
 
 WEBHOOK = "/webhooks/rest/webhook"
 
