@@ -56,8 +56,12 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie has ended; only its parent has not yet collected it.
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    # A zombie has ended; only its parent has not yet collected it. The
+    # process may also be gone between the two looks.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 @pytest.fixture
