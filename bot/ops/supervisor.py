@@ -318,10 +318,14 @@ def reap_program(
 
 
 def children(parent: int) -> list[int]:
-    """The pids whose parent is ``parent``, as the kernel lists them."""
+    """The pids whose parent is ``parent``, as the kernel lists them; none
+    once it has ended (it may end while it is being read)."""
     found = []
-    for task in Path(f"/proc/{parent}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
+    try:
+        for task in Path(f"/proc/{parent}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        return found
     return found
 
 
