@@ -1,15 +1,15 @@
 """Live chats on the console: the queue of patients waiting for a person,
 one conversation's transcript with the reply box, taking it and handing it
-back; and the timer that offers a callback to whoever waited too long.
+back (the timer that offers a callback to whoever waited too long is
+bot/handoff/timer.py).
 
-The pages work without JavaScript (forms post, then redirect back);
-``/console.js`` refreshes the queue and the transcript every few seconds
-from the JSON twins of the pages.
+The pages work without JavaScript (forms post, then
+redirect back); ``/console.js`` refreshes the queue and the transcript
+every few seconds from the JSON twins of the pages.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 from datetime import datetime, timedelta
@@ -21,11 +21,10 @@ from bot.console import Console
 from bot.console.accounts import Session
 from bot.conversation_ids import channel_of, handle
 from bot.db import utcnow
-from bot.handoff.queue import ACTIVE, WAITING, Handoff, HandoffError, HandoffQueue
-from bot.handoff.rasa_api import RasaAPI, RasaAPIError
+from bot.handoff.queue import ACTIVE, WAITING, Handoff, HandoffError
+from bot.handoff.rasa_api import RasaAPIError
 
 logger = logging.getLogger(__name__)
-TIMER = web.AppKey("handoff_timer", asyncio.Task)
 REPLY_MAX = 1000
 # The largest id either database's integer key holds; a longer number in a
 # URL is no chat, not a database error.
@@ -309,46 +308,3 @@ def add_routes(app: web.Application, console: Console) -> None:
     app.router.add_post(
         "/staff/handoffs/{id:\\d+}/return", logged_in(hand_back, form=True)
     )
-
-
-async def offer_callbacks(queue: HandoffQueue, rasa: RasaAPI, wait: timedelta) -> int:
-    """Patients who waited longer than ``wait`` get the assistant back with a
-    callback offer; one whose chat could not be reached is tried again."""
-    offered = 0
-    for h in await asyncio.to_thread(queue.claim_overdue, wait):
-        try:
-            await rasa.resume(h.conversation_id)
-            await rasa.utter(h.conversation_id, "utter_handoff_missed", listen=True)
-        except RasaAPIError:
-            logger.exception("could not offer chat %s a callback; retrying", h.id)
-            await asyncio.to_thread(queue.unclaim, h.id)
-            continue
-        offered += 1
-    return offered
-
-
-def start_timer(
-    app: web.Application,
-    queue: HandoffQueue,
-    rasa: RasaAPI,
-    wait: timedelta,
-    every: float = 5.0,
-) -> None:
-    """Run ``offer_callbacks`` every ``every`` seconds while the app runs."""
-
-    async def loop() -> None:
-        while True:
-            try:
-                await offer_callbacks(queue, rasa, wait)
-            except Exception:  # noqa: BLE001 - the timer must keep running
-                logger.exception("handoff timer failed; trying again")
-            await asyncio.sleep(every)
-
-    async def start(app: web.Application) -> None:
-        app[TIMER] = asyncio.create_task(loop())
-
-    async def stop(app: web.Application) -> None:
-        app[TIMER].cancel()
-
-    app.on_startup.append(start)
-    app.on_cleanup.append(stop)

@@ -23,12 +23,12 @@ from aiohttp import web
 from bot import PROJECT_ROOT
 from bot.booking.store import BookingStore
 from bot.clinic.facts import Clinic, load_clinic
-from bot.console import live
 from bot.console import web as console
 from bot.console.accounts import Accounts
 from bot.conversations import Conversations
 from bot.handoff.queue import HandoffQueue
 from bot.handoff.rasa_api import RasaAPI
+from bot.handoff.timer import start_timer
 from bot.settings import PUBLIC_REQUEST_MAX_SIZE, Settings, load_settings
 
 HERE = Path(__file__).resolve().parent
@@ -191,7 +191,7 @@ def create_app(
         Conversations.from_settings(settings),
         settings.web.trusted_proxies,
     )
-    live.start_timer(app, queue, rasa, timedelta(seconds=settings.handoff_wait_seconds))
+    start_timer(app, queue, rasa, timedelta(seconds=settings.handoff_wait_seconds))
     return app
 
 

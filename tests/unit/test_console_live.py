@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.console import live
 from bot.console.accounts import Accounts
 from bot.db import utcnow
+from bot.handoff import timer
 from bot.handoff.queue import ACTIVE, MISSED, RETURNED, WAITING, HandoffQueue
 from bot.handoff.rasa_api import RasaAPI
 from bot.web.server import create_app
@@ -240,8 +240,8 @@ async def test_nobody_taking_it_offers_a_callback_once(tmp_path, rasa):
     )
     fresh = queue.request("web:abc", "socketio", "k2")
 
-    offered = await live.offer_callbacks(queue, api, timedelta(minutes=3))
-    again = await live.offer_callbacks(other_instance, api, timedelta(minutes=3))
+    offered = await timer.offer_callbacks(queue, api, timedelta(minutes=3))
+    again = await timer.offer_callbacks(other_instance, api, timedelta(minutes=3))
 
     assert (offered, again) == (1, 0)
     assert queue.get(old.id).status == MISSED and queue.get(fresh.id).status == WAITING
@@ -258,8 +258,8 @@ async def test_a_callback_offer_that_could_not_be_sent_is_tried_again(tmp_path, 
     api = RasaAPI(rasa.url, "api-token")
     h = queue.request(CONVERSATION, "telegram", "k1", now=utcnow() - timedelta(hours=1))
     rasa.down = True
-    assert await live.offer_callbacks(queue, api, timedelta(minutes=3)) == 0
+    assert await timer.offer_callbacks(queue, api, timedelta(minutes=3)) == 0
     assert queue.get(h.id).status == WAITING
     rasa.down = False
-    assert await live.offer_callbacks(queue, api, timedelta(minutes=3)) == 1
+    assert await timer.offer_callbacks(queue, api, timedelta(minutes=3)) == 1
     assert queue.get(h.id).status == MISSED
