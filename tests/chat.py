@@ -19,6 +19,8 @@ from tests.standins import GraphStandIn, StandInServer, TelegramStandIn, TwilioS
 
 CHANNELS = ("rest", "socketio", "whatsapp", "messenger", "telegram")
 QUIET, SILENT, MAX_WAIT, DAY = 0.6, 6.0, 30.0, 86400
+# How long a test waits for a socket.io client to close before going on.
+DISCONNECT_WAIT = 1.0
 
 
 @contextmanager
@@ -85,11 +87,13 @@ def collect(outbox, before: int, quiet: float = QUIET) -> list[str]:
 
 
 def disconnect(client: socketio.Client) -> None:
-    """The socket.io client's disconnect joins its polling thread, which once
-    hung a whole run; no test's assertions depend on it finishing."""
+    """The socket.io client's disconnect joins its polling thread, which
+    waits for the long poll to return (up to the server's ping interval, and
+    once it hung a whole run); no test's assertions depend on it finishing,
+    so it finishes in the background."""
     closer = threading.Thread(target=client.disconnect, daemon=True)
     closer.start()
-    closer.join(15)
+    closer.join(DISCONNECT_WAIT)
 
 
 class Widget:
