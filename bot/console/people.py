@@ -89,6 +89,15 @@ def _who(query) -> tuple[str | None, str | None, str]:
     return phone, email, ""
 
 
+def _person_asked(values) -> tuple[str | None, str | None]:
+    """The number and email an export or deletion is for: 400 unless at
+    least one is given and each given is one."""
+    phone, email, problem = _who(values)
+    if problem or not (phone or email):
+        raise web.HTTPBadRequest(text=problem or "Give a phone number or email.")
+    return phone, email
+
+
 def _target(phone: str | None, email: str | None) -> str:
     return " or ".join(x for x in (phone, email) if x)
 
@@ -246,9 +255,7 @@ def add_routes(app: web.Application, console: Console) -> None:
 
     async def export(request: web.Request, session: Session) -> web.Response:
         only(request.query, "phone", "email")
-        phone, email, problem = _who(request.query)
-        if problem or not (phone or email):
-            raise web.HTTPBadRequest(text=problem or "Give a phone number or email.")
+        phone, email = _person_asked(request.query)
         data = await blocking(export_person, store, conversations, phone, email)
         await blocking(
             accounts.audit,
@@ -261,9 +268,7 @@ def add_routes(app: web.Application, console: Console) -> None:
 
     async def confirm(request: web.Request, session: Session) -> web.Response:
         only(request.query, "phone", "email")
-        phone, email, problem = _who(request.query)
-        if problem or not (phone or email):
-            raise web.HTTPBadRequest(text=problem or "Give a phone number or email.")
+        phone, email = _person_asked(request.query)
         person = await blocking(find_person, store, conversations, phone, email)
         body = nav(session, "privacy") + _confirm(
             person, _target(phone, email), phone or "", email or "", session.csrf
@@ -272,9 +277,7 @@ def add_routes(app: web.Application, console: Console) -> None:
 
     async def delete(request: web.Request, session: Session) -> web.Response:
         form = request["form"]
-        phone, email, problem = _who(form)
-        if problem or not (phone or email):
-            raise web.HTTPBadRequest(text=problem or "Give a phone number or email.")
+        phone, email = _person_asked(form)
         seen = str(form.get("seen", ""))
         if form.get("confirm") != "yes" or not FINGERPRINT.fullmatch(seen):
             raise web.HTTPBadRequest(
